@@ -1,0 +1,144 @@
+"""The simulator's switches: one table of defaults, read from the environment and
+validated on every change.
+
+Most switches exist because ippay-protocol.md marks the behaviour as an inference
+([I]): the real gateway's choice is unknown, so tests must be able to try both.
+"""
+
+import os
+import threading
+
+#: Every switch with its default. The type of the default is the type of the switch.
+DEFAULTS = {
+    # §7: TESTTERMINAL is the test gateway's terminal; others get the §5.4 error.
+    "terminals": ["TESTTERMINAL"],
+    # §5.4/§10 [S]/[J]: an unknown terminal gets an error reply, a blank one an empty body.
+    "unknown_terminal": "error",
+    "blank_terminal": "empty",
+    # §3/§11: the layout of error replies is unknown. "actioncode" answers
+    # ActionCode 900 + ResponseText DECLINED + ErrMsg; "errmsg_only" answers ErrMsg alone.
+    "error_format": "actioncode",
+    # §8 [I]: a reused TransactionID on a new originating transaction.
+    "duplicate_id": "reject",
+    # §8 [S]: REVERSEAUTH was not enabled on the test terminal as of 2014.
+    "reverseauth_enabled": True,
+    # §8 [J]: JetPay voids authorisations with VOID; §10 limits VOID to SALE/CAPT/CREDIT.
+    "void_authonly": False,
+    # §7/§10 [I]: optional decline overrides (054 expired card, 806 CVV2 "000").
+    "decline_expired": False,
+    "decline_cvv_000": False,
+    # §7 [I]: the types the penny-value table (and the two overrides) decide. Refunds,
+    # forced sales and ACH are not authorised by an issuer, so they are not in it by default.
+    "cents_rule_types": ["SALE", "AUTHONLY"],
+    # Sleep this long on every gateway call (benchmarks).
+    "latency_ms": 0,
+    # Key of the HMAC that derives tokens (§6); fixed so tokens survive restarts.
+    "token_key": "ippay-sim",
+}
+
+CHOICES = {
+    "unknown_terminal": ("error", "empty"),
+    "blank_terminal": ("empty", "error"),
+    "error_format": ("actioncode", "errmsg_only"),
+    "duplicate_id": ("reject", "replay"),
+}
+
+#: Types that may be listed in ``cents_rule_types``.
+DECIDABLE_TYPES = ("SALE", "AUTHONLY", "FORCE", "CREDIT")
+
+ENV_PREFIX = "IPPAY_SIM_"
+
+
+class ConfigError(ValueError):
+    """A switch name or value the simulator does not accept."""
+
+
+def _coerce(key, value):
+    """Return ``value`` checked and converted to the type of ``DEFAULTS[key]``."""
+    if key not in DEFAULTS:
+        raise ConfigError(f"unknown switch: {key}")
+    default = DEFAULTS[key]
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key} must be true or false")
+    elif isinstance(default, int):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ConfigError(f"{key} must be a non-negative integer")
+    elif isinstance(default, list):
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{key} must be a list of strings")
+        value = list(value)
+    elif not isinstance(value, str):
+        raise ConfigError(f"{key} must be a string")
+    if key in CHOICES and value not in CHOICES[key]:
+        raise ConfigError(f"{key} must be one of {', '.join(CHOICES[key])}")
+    if key == "cents_rule_types" and not set(value) <= set(DECIDABLE_TYPES):
+        raise ConfigError(f"cents_rule_types may only list {', '.join(DECIDABLE_TYPES)}")
+    return value
+
+
+def validate(updates):
+    """Return a checked copy of the ``updates`` mapping, or raise ConfigError."""
+    if not isinstance(updates, dict):
+        raise ConfigError("the config must be a JSON object")
+    return {key: _coerce(key, value) for key, value in updates.items()}
+
+
+def from_environment(environ=None):
+    """Read ``IPPAY_SIM_<SWITCH>`` variables (e.g. ``IPPAY_SIM_DUPLICATE_ID=replay``).
+
+    Lists are comma-separated; booleans accept 1/0, true/false, yes/no, on/off.
+    """
+    environ = os.environ if environ is None else environ
+    found = {}
+    for key, default in DEFAULTS.items():
+        raw = environ.get(ENV_PREFIX + key.upper())
+        if raw is None:
+            continue
+        raw = raw.strip()
+        if isinstance(default, bool):
+            lowered = raw.lower()
+            if lowered not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+                raise ConfigError(f"{ENV_PREFIX + key.upper()} must be a boolean")
+            value = lowered in ("1", "true", "yes", "on")
+        elif isinstance(default, int):
+            try:
+                value = int(raw)
+            except ValueError:
+                raise ConfigError(f"{ENV_PREFIX + key.upper()} must be an integer") from None
+        elif isinstance(default, list):
+            value = [item.strip() for item in raw.split(",") if item.strip()]
+        else:
+            value = raw
+        found[key] = value
+    return validate(found)
+
+
+class Settings:
+    """The live switches, shared by all request threads.
+
+    ``initial`` is what ``reset`` returns to: defaults, then the environment, then
+    the mapping given to ``create_app``.
+    """
+
+    def __init__(self, overrides=None):
+        self._lock = threading.Lock()
+        self._initial = {**DEFAULTS, **from_environment(), **validate(overrides or {})}
+        self._current = dict(self._initial)
+
+    def snapshot(self):
+        """A consistent copy of every switch, safe to read without the lock."""
+        with self._lock:
+            return {k: list(v) if isinstance(v, list) else v for k, v in self._current.items()}
+
+    def update(self, updates):
+        """Validate and apply some switches; return the full new configuration."""
+        checked = validate(updates)
+        with self._lock:
+            self._current.update(checked)
+        return self.snapshot()
+
+    def reset(self):
+        """Return every switch to its start-up value."""
+        with self._lock:
+            self._current = dict(self._initial)

@@ -1,0 +1,55 @@
+"""Run a WSGI application on loopback, in a thread (tests) or in the foreground
+(``python -m sandbox.splynx``)."""
+
+import argparse
+import logging
+import threading
+
+from werkzeug.serving import make_server
+
+
+class BackgroundServer:
+    """A threaded WSGI server on 127.0.0.1 running in a daemon thread.
+
+    ``port=0`` picks a free port; ``url`` tells where it listens.
+    """
+
+    def __init__(self, app, host="127.0.0.1", port=0):
+        self.app = app
+        self._server = make_server(host, port, app, threaded=True)
+        self.host = host
+        self.port = self._server.server_port
+        self.url = f"http://{host}:{self.port}"
+        # A short poll interval makes stop() quick: suites start many servers.
+        self._thread = threading.Thread(target=self._server.serve_forever,
+                                        kwargs={"poll_interval": 0.05}, daemon=True)
+
+    def start(self):
+        self._thread.start()
+        return self
+
+    def stop(self):
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def run_foreground(app, description, default_port):
+    """Parse ``--host/--port`` and serve ``app`` until interrupted."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=default_port)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    server = make_server(args.host, args.port, app, threaded=True)
+    print(f"{description} listening on http://{args.host}:{server.server_port}", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass

@@ -1,0 +1,15 @@
+"""splynx-ippay: pay Splynx invoices and top up balances by card through IPpay."""
+
+__version__ = "0.1.0"
+
+
+def create_app(config=None):
+    """Build the add-on's Flask application.
+
+    ``config`` is a mapping of settings (``SPLYNX_URL``, ``DATABASE_URL`` …) for tests and
+    tools; without it the settings come from ``/etc/splynx-ippay/config.ini`` and the
+    environment (see :mod:`splynx_ippay.config`).
+    """
+    from .app import build_app
+
+    return build_app(config)

@@ -1,0 +1,76 @@
+"""Database engine, sessions and migrations (SQLite, MariaDB or PostgreSQL by URL)."""
+
+import os
+from contextlib import contextmanager
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.orm import sessionmaker
+
+MIGRATIONS = os.path.join(os.path.dirname(__file__), "migrations")
+
+
+def make_engine(url):
+    """An engine for ``url`` with the per-database settings the journal relies on."""
+    options = {"future": True, "pool_pre_ping": True}
+    if url.startswith("sqlite"):
+        # Web workers, the worker and the CLI share one file: wait for locks rather
+        # than fail, and let readers run beside the writer.
+        options["connect_args"] = {"check_same_thread": False, "timeout": 30}
+    engine = create_engine(url, **options)
+    if url.startswith("sqlite"):
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(connection, _record):
+            cursor = connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+    return engine
+
+
+def make_session_factory(engine):
+    """Sessions that keep loaded rows usable after commit (views render them after)."""
+    return sessionmaker(bind=engine, expire_on_commit=False, future=True)
+
+
+@contextmanager
+def session_scope(factory):
+    """A session that commits on success, rolls back on error, and always closes."""
+    session = factory()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def alembic_config(url):
+    """Alembic configuration for the add-on's migrations, without an alembic.ini."""
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", MIGRATIONS)
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+def upgrade(url, revision="head"):
+    """Bring the database at ``url`` up to ``revision`` (idempotent)."""
+    from alembic import command
+
+    command.upgrade(alembic_config(url), revision)
+
+
+def current_revision(url):
+    """The revision the database is at, or None for an empty database."""
+    from alembic.runtime.migration import MigrationContext
+
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+    finally:
+        engine.dispose()

@@ -1,0 +1,62 @@
+"""The add-on's verbs (save a card, pay an invoice, reconcile, register), and the one
+object that carries what they need: the database, both protocol clients and the settings."""
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import requests
+from sqlalchemy.orm import sessionmaker
+
+from .. import __version__
+from ..db import make_engine, make_session_factory
+from ..ippay import IPpayClient
+from ..splynx import SplynxClient
+from .settings import ModuleSettings
+
+SOFTWARE = f"splynx-ippay/{__version__}"
+
+
+@dataclass
+class AddOn:
+    """Everything a service needs, built once per process from the bootstrap settings."""
+
+    settings: dict
+    sessions: sessionmaker
+    gateway: IPpayClient
+    splynx: SplynxClient
+    module_settings: ModuleSettings
+    today: Callable = field(default=None)
+
+    def __post_init__(self):
+        if self.today is None:
+            import datetime
+
+            self.today = datetime.date.today
+
+
+def _http_session(pool_size):
+    session = requests.Session()
+    adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=pool_size)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    session.headers["User-Agent"] = SOFTWARE
+    return session
+
+
+def build_addon(settings, engine=None, pool_size=32):
+    """Wire the database and both clients from validated bootstrap ``settings``."""
+    engine = engine or make_engine(settings["DATABASE_URL"])
+    gateway = IPpayClient(
+        settings["IPPAY_URL"], settings["IPPAY_TERMINAL_ID"],
+        session=_http_session(pool_size),
+        connect_timeout=settings["IPPAY_CONNECT_TIMEOUT"],
+        read_timeout=settings["IPPAY_READ_TIMEOUT"],
+        software=SOFTWARE,
+    )
+    splynx = SplynxClient(
+        settings["SPLYNX_URL"], settings["SPLYNX_API_KEY"], settings["SPLYNX_API_SECRET"],
+        session=_http_session(pool_size),
+        read_timeout=settings["SPLYNX_TIMEOUT"],
+    )
+    return AddOn(settings=settings, sessions=make_session_factory(engine), gateway=gateway,
+                 splynx=splynx, module_settings=ModuleSettings(splynx))

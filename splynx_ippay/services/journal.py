@@ -1,0 +1,242 @@
+"""The payment journal: the only place that orders the steps of moving money.
+
+    open (commit) → sent (commit) → SALE → approved | declined | unknown
+    unknown → ENQ with the same TransactionID → approved | declined | failed
+    approved → find or create the Splynx payment → posted | post_pending
+
+Invariants (design.md §3), each relied on below:
+
+1. The attempt and its TransactionID are committed before the request leaves.
+2. An unknown outcome is settled by ENQ with the same TransactionID, never by a second SALE.
+3. A document has at most one attempt that is not final: the ``lock_key`` unique index.
+4. An approval becomes exactly one Splynx payment: the payment carries the TransactionID in
+   ``field_1``, and before creating one the journal looks for it.
+5. No card number or CVV reaches this module: attempts charge a saved token.
+"""
+
+import datetime as dt
+import logging
+import time
+
+from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
+
+from ..db import session_scope
+from ..ippay import GatewayError, GatewayNotSentError, GatewayUnknownOutcomeError, new_transaction_id
+from ..models import AttemptKind, AttemptStatus as S, PaymentAttempt, utcnow
+from ..splynx import SplynxError
+from ..money import format_cents
+
+log = logging.getLogger(__name__)
+
+#: Pauses between ENQ tries while a customer waits for an unknown outcome.
+ENQ_BACKOFF = (0.5, 1.5)
+
+
+class AttemptInProgress(Exception):
+    """Another attempt on the same document is not final yet."""
+
+    def __init__(self, attempt):
+        super().__init__(f"attempt {attempt.transaction_id} is {attempt.status}")
+        self.attempt = attempt
+
+
+def lock_key(kind, customer_id, document_id=None):
+    """The key that allows one open attempt per document (one per balance for refills)."""
+    if kind == AttemptKind.REFILL:
+        return f"refill:{customer_id}"
+    return f"{kind.value}:{document_id}"
+
+
+def open_attempt(addon, *, kind, customer_id, amount_cents, card, channel, document_id=None,
+                 document_number=None, request_key=None, origin="INTERNET", admin_id=None):
+    """Write and commit a new attempt, holding the document's lock.
+
+    Returns the attempt. If ``request_key`` was used before, returns that earlier attempt
+    instead (a resubmitted form). Raises :class:`AttemptInProgress` when another attempt on
+    the document is not final.
+    """
+    if not isinstance(amount_cents, int) or amount_cents <= 0:
+        raise ValueError(f"amount must be positive integer cents, got {amount_cents!r}")
+    kind = AttemptKind(kind)
+    attempt = PaymentAttempt(
+        transaction_id=new_transaction_id(), kind=kind.value, status=S.CREATED.value,
+        lock_key=lock_key(kind, customer_id, document_id), request_key=request_key,
+        channel=channel, customer_id=customer_id, amount_cents=amount_cents, origin=origin,
+        invoice_id=document_id if kind == AttemptKind.INVOICE else None,
+        proforma_id=document_id if kind == AttemptKind.PROFORMA else None,
+        document_number=document_number, card_id=card.id, token=card.token,
+        card_brand=card.brand, card_last4=card.last4, admin_id=admin_id,
+    )
+    session = addon.sessions()
+    try:
+        session.add(attempt)
+        session.flush()
+        attempt.events  # noqa: B018 - load the empty list so move_to can append after commit
+        session.commit()
+        log.info("attempt %s opened: %s %s for customer %s, %s", attempt.transaction_id,
+                 kind.value, document_number or "", customer_id, format_cents(amount_cents))
+        return attempt
+    except IntegrityError:
+        session.rollback()
+        conditions = [PaymentAttempt.lock_key == attempt.lock_key]
+        if request_key:
+            conditions.append(PaymentAttempt.request_key == request_key)
+        existing = session.execute(select(PaymentAttempt).where(or_(*conditions))
+                                   .order_by(PaymentAttempt.id)).scalars().all()
+        by_request = [a for a in existing if request_key and a.request_key == request_key]
+        if by_request:
+            return by_request[0]
+        if existing:
+            raise AttemptInProgress(existing[0]) from None
+        raise
+    finally:
+        session.close()
+
+
+def _save(addon, attempt, status=None, note=None, **fields):
+    """Apply a status move and fields to the attempt and commit them."""
+    with session_scope(addon.sessions) as session:
+        row = session.get(PaymentAttempt, attempt.id)
+        for name, value in fields.items():
+            setattr(row, name, value)
+        if status is not None:
+            row.move_to(status, note)
+        session.flush()
+        session.refresh(row)
+        return row
+
+
+def abandon(addon, attempt, reason):
+    """Close an attempt that was never sent (for example, the invoice was paid meanwhile)."""
+    return _save(addon, attempt, S.FAILED, reason, message=reason)
+
+
+def charge(addon, attempt):
+    """Charge an opened attempt's token once, settle the outcome, and post an approval.
+
+    Returns the attempt as it ends: posted, post_pending, declined, failed, or unknown when
+    neither the SALE nor ENQ could tell what happened (reconcile settles it later).
+    """
+    attempt = _save(addon, attempt, S.SENT)
+    try:
+        result = addon.gateway.sale(attempt.transaction_id, attempt.amount_cents,
+                                    token=attempt.token, origin=attempt.origin,
+                                    order_number=attempt.document_number)
+    except GatewayNotSentError as exc:
+        log.warning("attempt %s not sent: %s", attempt.transaction_id, exc)
+        return _save(addon, attempt, S.FAILED, "gateway unreachable", last_error=str(exc)[:2000],
+                     message="The payment gateway could not be reached. Nothing was charged.")
+    except GatewayUnknownOutcomeError as exc:
+        log.warning("attempt %s outcome unknown: %s", attempt.transaction_id, exc)
+        attempt = _save(addon, attempt, S.UNKNOWN, "no clear answer", last_error=str(exc)[:2000])
+        return settle(addon, attempt, backoff=ENQ_BACKOFF)
+    return _record_result(addon, attempt, result)
+
+
+def _record_result(addon, attempt, result, note=None):
+    """Move the attempt to approved (then post) or declined from a gateway result."""
+    fields = dict(action_code=result.action_code, response_text=(result.response_text or "")[:120],
+                  message=result.message[:255])
+    if result.approved:
+        attempt = _save(addon, attempt, S.APPROVED, note, approval=result.approval, **fields)
+        log.info("attempt %s approved (%s)", attempt.transaction_id, result.approval)
+        return post(addon, attempt)
+    log.info("attempt %s declined: %s %s", attempt.transaction_id, result.action_code,
+             result.response_text)
+    return _save(addon, attempt, S.DECLINED, note, **fields)
+
+
+def settle(addon, attempt, backoff=()):
+    """Ask the gateway (ENQ, same TransactionID) what became of an attempt that was sent.
+
+    Tries once, then once more after each pause in ``backoff``. An attempt the gateway
+    has no record of (025) was never processed, so it fails with nothing charged.
+    """
+    for pause in (0, *backoff):
+        time.sleep(pause)
+        try:
+            result = addon.gateway.enquire(attempt.transaction_id)
+        except GatewayError as exc:
+            log.warning("ENQ for %s failed: %s", attempt.transaction_id, exc)
+            attempt = _save(addon, attempt, last_error=f"ENQ: {exc}"[:2000])
+            continue
+        if attempt.state == S.SENT:
+            attempt = _save(addon, attempt, S.UNKNOWN, "settling by ENQ")
+        if result.not_found:
+            return _save(addon, attempt, S.FAILED, "ENQ: not found",
+                         message="The payment did not reach the card network. Nothing was charged.")
+        return _record_result(addon, attempt, result, note="settled by ENQ")
+    return attempt
+
+
+def _payment_date(addon):
+    return addon.today().isoformat()
+
+
+def post(addon, attempt):
+    """Record an approved attempt as exactly one Splynx payment.
+
+    Looks for a payment carrying the TransactionID first, so that a retry after a lost
+    answer or a crash never records the money twice.
+    """
+    splynx = addon.splynx
+    try:
+        found = splynx.find_payments(field_1=attempt.transaction_id)
+        if found:
+            payment_id = found[0].id
+        else:
+            settings = addon.module_settings.get()
+            payment_id = splynx.create_payment(
+                customer_id=attempt.customer_id,
+                amount_cents=attempt.amount_cents,
+                payment_type=settings["payment_method_id"],
+                date=_payment_date(addon),
+                receipt_number=f"IPPAY-{attempt.transaction_id}",
+                invoice_id=attempt.invoice_id,
+                request_id=attempt.proforma_id,
+                comment=f"IPpay transaction {attempt.transaction_id}, approval {attempt.approval}",
+                note=f"Paid by card {attempt.masked_card}",
+                field_1=attempt.transaction_id,
+                field_2=attempt.masked_card,
+            )
+    except SplynxError as exc:
+        log.warning("attempt %s approved but not recorded in Splynx: %s",
+                    attempt.transaction_id, exc)
+        status = S.POST_PENDING if attempt.state == S.APPROVED else None
+        return _save(addon, attempt, status, "Splynx refused or did not answer",
+                     post_tries=attempt.post_tries + 1, last_error=str(exc)[:2000])
+    log.info("attempt %s recorded as Splynx payment %s", attempt.transaction_id, payment_id)
+    return _save(addon, attempt, S.POSTED, f"Splynx payment {payment_id}",
+                 splynx_payment_id=payment_id, post_tries=attempt.post_tries + 1)
+
+
+def reconcile(addon, min_age_seconds=None, limit=500):
+    """Finish every attempt left half-way: settle sent/unknown by ENQ, post approvals.
+
+    Attempts younger than ``min_age_seconds`` (default: the gateway read timeout plus a
+    margin) are left alone: a web request may still be waiting on them. Returns a count
+    per resulting status.
+    """
+    if min_age_seconds is None:
+        min_age_seconds = addon.settings["IPPAY_READ_TIMEOUT"] + 15
+    cutoff = utcnow() - dt.timedelta(seconds=min_age_seconds)
+    with session_scope(addon.sessions) as session:
+        rows = session.execute(
+            select(PaymentAttempt)
+            .where(PaymentAttempt.status.in_([s.value for s in
+                                              (S.CREATED, S.SENT, S.UNKNOWN, S.APPROVED, S.POST_PENDING)]))
+            .where(PaymentAttempt.updated_at <= cutoff)
+            .order_by(PaymentAttempt.id).limit(limit)
+        ).scalars().all()
+    counts = {}
+    for attempt in rows:
+        if attempt.state == S.CREATED:
+            # Committed as created but never marked sent: the request never left.
+            attempt = abandon(addon, attempt, "never sent")
+        elif attempt.state in (S.SENT, S.UNKNOWN):
+            attempt = settle(addon, attempt)
+        else:
+            attempt = post(addon, attempt)
+        counts[attempt.status] = counts.get(attempt.status, 0) + 1
+    return counts

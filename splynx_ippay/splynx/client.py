@@ -1,0 +1,458 @@
+"""The Splynx REST API v2 client (splynx §1, §2, §3.3-3.4, §4).
+
+One :class:`SplynxClient` per Splynx server, shared by every thread of the
+add-on. Generic calls (:meth:`~SplynxClient.request`, :meth:`~SplynxClient.search`,
+:meth:`~SplynxClient.iter_search`, :meth:`~SplynxClient.count`) take paths relative
+to ``/api/2.0/`` and return Splynx's JSON; the resource methods return the
+dataclasses of :mod:`.models`, with ids, money and dates already converted.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
+from urllib.parse import quote
+
+import requests
+
+import splynx_ippay
+
+from .auth import TOKENS_PATH, SignatureAuth, TokenAuth, identity_from_session_answer, key_refused
+from .errors import SplynxAuthError, SplynxError, SplynxUnavailableError, error_from_response
+from .models import (Customer, CustomerBilling, Identity, Invoice, Payment, PaymentAccount,
+                     PaymentMethod, Proforma, cents_to_money, parse_id)
+from .search import build_params
+
+log = logging.getLogger(__name__)
+
+_INVOICES = "admin/finance/invoices"
+_PROFORMAS = "admin/finance/proforma-invoices"
+_PAYMENTS = "admin/finance/payments"
+_PAYMENT_ACCOUNTS = "admin/customers/customer-payment-accounts"
+_MODULES = "admin/config/modules"
+_ENTRY_POINTS = "admin/config/entry-points"
+_CONFIG = "admin/config/config"
+
+
+def _convert(model, data):
+    """Build ``model`` from a Splynx record; a record that cannot be read is a
+    :class:`SplynxError`, not a stray ``KeyError`` deep in a view."""
+    try:
+        return model.from_api(data)
+    except (KeyError, TypeError, ValueError, ArithmeticError, AttributeError) as exc:
+        raise SplynxError(f"Splynx returned a {model.__name__} record the client cannot read: "
+                          f"{exc!r}") from exc
+
+
+def _document_filters(customer_id, status, date_from, date_to, main_attributes):
+    """The search filters shared by invoice and proforma listings; the date range
+    applies to ``date_created`` and includes both ends."""
+    filters = dict(main_attributes or {})
+    if customer_id is not None:
+        filters["customer_id"] = parse_id(customer_id)
+    if status is not None:
+        filters["status"] = status
+    if date_from is not None and date_to is not None:
+        filters["date_created"] = ("BETWEEN", (date_from, date_to))
+    elif date_from is not None:
+        filters["date_created"] = (">=", date_from)
+    elif date_to is not None:
+        filters["date_created"] = ("<=", date_to)
+    return filters
+
+
+def _new_id(body) -> int:
+    """The id in a create answer ``{"id": N}`` (splynx §1.1)."""
+    try:
+        return parse_id(body["id"])
+    except (KeyError, TypeError, ValueError):
+        raise SplynxError(f"Splynx answered a create without an id: {body!r}") from None
+
+
+class SplynxClient:
+    """A client of one Splynx server's REST API v2.
+
+    ``base_url`` is the Splynx address (``https://splynx.example/``); ``auth`` is
+    ``"token"`` (access tokens, the default, splynx §1.3b) or ``"signature"``
+    (every request signed, §1.3a). Every call goes through ``session`` (a
+    ``requests.Session``) with ``(connect_timeout, read_timeout)``.
+
+    Failures raise :class:`~.errors.SplynxError` subclasses; see :mod:`.errors`.
+    """
+
+    def __init__(self, base_url: str, api_key: str, api_secret: str, *,
+                 session: Optional[requests.Session] = None, auth: str = "token",
+                 connect_timeout: float = 5.0, read_timeout: float = 20.0):
+        self.api_url = base_url.rstrip("/") + "/api/2.0/"
+        self.api_key = api_key
+        self._session = session if session is not None else requests.Session()
+        self._timeout = (connect_timeout, read_timeout)
+        # Tokens are bound to the caller's User-Agent (splynx §1.3b): keep it fixed.
+        self._user_agent = f"splynx-ippay/{splynx_ippay.__version__}"
+        if auth == "token":
+            self._auth = TokenAuth(api_key, api_secret, self._send)
+        elif auth == "signature":
+            self._auth = SignatureAuth(api_key, api_secret)
+        else:
+            raise ValueError(f"auth must be 'token' or 'signature', not {auth!r}")
+
+    # -- transport ---------------------------------------------------------
+
+    def _send(self, method: str, path: str, *, params=None, json=None,
+              authorization: Optional[str] = None) -> Tuple[int, Mapping[str, str], Any]:
+        """One HTTP exchange. Returns ``(status, headers, body)`` whatever the status;
+        raises :class:`SplynxUnavailableError` only when no usable answer came."""
+        url = self.api_url + path.lstrip("/")
+        headers = {"Accept": "application/json", "User-Agent": self._user_agent}
+        if authorization:
+            headers["Authorization"] = authorization
+        try:
+            response = self._session.request(method, url, params=params, json=json,
+                                             headers=headers, timeout=self._timeout,
+                                             allow_redirects=False)
+        except requests.Timeout as exc:
+            raise SplynxUnavailableError(
+                f"Splynx at {self.api_url} did not answer {method} {path} in time "
+                f"(connect {self._timeout[0]} s, read {self._timeout[1]} s): {exc}") from exc
+        except requests.RequestException as exc:
+            raise SplynxUnavailableError(f"cannot reach Splynx at {self.api_url}: {exc}") from exc
+        status = response.status_code
+        log.debug("%s %s -> %s", method, path, status)
+        if 300 <= status < 400:
+            # A redirect means the base URL is wrong (http→https, a login page); following
+            # it would turn a POST into a GET.
+            raise SplynxUnavailableError(
+                f"Splynx redirected {method} {path} to {response.headers.get('Location')!r}; "
+                f"check the Splynx address", status)
+        if method == "HEAD" or not response.content:
+            return status, response.headers, None
+        try:
+            body = response.json()
+        except ValueError:
+            raise SplynxUnavailableError(
+                f"{self.api_url} answered {method} {path} with HTTP {status} and a body that is "
+                f"not JSON; is it a Splynx API?", status) from None
+        return status, response.headers, body
+
+    def _call(self, method: str, path: str, *, params=None, json=None):
+        """An authenticated exchange; raises the fitting :class:`SplynxError` on 4xx/5xx."""
+        method = method.upper()
+        if isinstance(self._auth, SignatureAuth):
+            status, headers, body = self._auth.send(self._send, method, path, params=params,
+                                                    json=json)
+            if status == 401:
+                raise key_refused(self.api_key, status, body)
+        else:
+            header = self._auth.header()
+            status, headers, body = self._send(method, path, params=params, json=json,
+                                               authorization=header)
+            if status == 401:
+                # The token died before its time: EXPIRED_ACCESS_TOKEN after clock skew
+                # (splynx §1.3b), or unknown/banned/IP_CHANGED after a Splynx restore or
+                # an admin's revocation. Keeping it would fail every call until it
+                # expired. Splynx refused the call before acting on it, so one retry
+                # with a fresh token is safe for any method.
+                self._auth.expired(header)
+                header = self._auth.header()
+                status, headers, body = self._send(method, path, params=params, json=json,
+                                                   authorization=header)
+        if status >= 400:
+            raise error_from_response(status, body)
+        return status, headers, body
+
+    # -- generic -----------------------------------------------------------
+
+    def request(self, method: str, path: str, *, params=None, json=None) -> Tuple[int, Any]:
+        """Call ``method`` on ``path`` (relative to ``/api/2.0/``) and return
+        ``(status, body)``; ``body`` is the decoded JSON or ``None`` when empty."""
+        status, _, body = self._call(method, path, params=params, json=json)
+        return status, body
+
+    def _get_list(self, path: str, params=None) -> List[Any]:
+        _, _, body = self._call("GET", path, params=params)
+        if not isinstance(body, list):
+            raise SplynxError(f"Splynx answered GET {path} with {type(body).__name__}, not a list")
+        return body
+
+    def _get_object(self, path: str, params=None) -> Dict[str, Any]:
+        _, _, body = self._call("GET", path, params=params)
+        if not isinstance(body, dict):
+            raise SplynxError(f"Splynx answered GET {path} with {type(body).__name__}, "
+                              f"not an object")
+        return body
+
+    def search(self, path: str, *, main_attributes=None, additional_attributes=None,
+               order=None, limit=None, offset=None) -> List[Dict[str, Any]]:
+        """One page of a Splynx search (splynx §1.4); filters as in :mod:`.search`."""
+        return self._get_list(path, build_params(
+            main_attributes=main_attributes, additional_attributes=additional_attributes,
+            order=order, limit=limit, offset=offset))
+
+    def iter_search(self, path: str, *, page_size: int = 100, main_attributes=None,
+                    additional_attributes=None, order=None) -> Iterator[Dict[str, Any]]:
+        """Every record matching the filters, fetched ``page_size`` at a time with
+        ``limit``/``offset`` and yielded as they come.
+
+        Without ``order`` records go by ``id`` so pages do not overlap. Offsets count
+        matching records: if the caller changes records so that they stop matching
+        while iterating (pays the unpaid invoices it is walking), later ones get
+        skipped; collect the ids first in that case.
+        """
+        if page_size < 1:
+            raise ValueError("page_size must be at least 1")
+        offset = 0
+        while True:
+            page = self.search(path, main_attributes=main_attributes,
+                               additional_attributes=additional_attributes,
+                               order=order or {"id": "ASC"}, limit=page_size, offset=offset)
+            yield from page
+            # A short page is the last; a long one means the server ignored `limit`
+            # and sent everything, so asking again would repeat it.
+            if len(page) != page_size:
+                return
+            offset += page_size
+
+    def count(self, path: str, *, main_attributes=None, additional_attributes=None) -> int:
+        """How many records match, from ``HEAD`` and ``X-total-count`` (splynx §1.1, §1.4)."""
+        _, headers, _ = self._call("HEAD", path, params=build_params(
+            main_attributes=main_attributes, additional_attributes=additional_attributes))
+        try:
+            return int(headers["X-total-count"])
+        except (KeyError, ValueError):
+            raise SplynxError(f"Splynx answered HEAD {path} without X-total-count") from None
+
+    def check_api(self) -> Dict[str, Any]:
+        """``GET admin/api/check``: ``{"status": "ok", "message": "API is valid", ...}``
+        when the address, key and secret work (splynx §1.5)."""
+        return self._get_object("admin/api/check")
+
+    # -- who is logged in --------------------------------------------------
+
+    def session_identity(self, session_id: str) -> Identity:
+        """Who owns the Splynx session ``session_id`` (the session cookie's value).
+
+        Exchanges the session for a token (``auth_type=session``, splynx §1.3b, §4)
+        and reads the token's payload. A missing, unknown or expired session is
+        :class:`SplynxAuthError`.
+        """
+        if not session_id or not isinstance(session_id, str):
+            raise SplynxAuthError("no Splynx session")
+        # The session is the credential here: no Authorization header.
+        status, _, body = self._send("POST", TOKENS_PATH,
+                                     json={"auth_type": "session", "session_id": session_id})
+        if status == 201:
+            return identity_from_session_answer(body)
+        error = error_from_response(status, body, context="Splynx did not accept the session")
+        if status >= 500:
+            raise error
+        raise SplynxAuthError(error.message, error.status, error.internal_code)
+
+    # -- customers ---------------------------------------------------------
+
+    def get_customer(self, customer_id) -> Customer:
+        """``GET admin/customers/customer/<id>`` (splynx §2.1)."""
+        return _convert(Customer, self._get_object(
+            f"admin/customers/customer/{parse_id(customer_id)}"))
+
+    def get_customer_billing(self, customer_id) -> CustomerBilling:
+        """``GET admin/customers/customer-billing/<id>``: balance (``deposit_cents``) and
+        billing settings (splynx §2.1)."""
+        return _convert(CustomerBilling, self._get_object(
+            f"admin/customers/customer-billing/{parse_id(customer_id)}"))
+
+    # -- invoices and proformas --------------------------------------------
+
+    def get_invoice(self, invoice_id) -> Invoice:
+        """``GET admin/finance/invoices/<id>`` (splynx §2.2)."""
+        return _convert(Invoice, self._get_object(f"{_INVOICES}/{parse_id(invoice_id)}"))
+
+    def find_invoice_by_number(self, number) -> Optional[Invoice]:
+        """The invoice whose ``number`` (what customers see, e.g. ``"202310000231"``) is
+        ``number``, or ``None``."""
+        found = self.search(_INVOICES, main_attributes={"number": str(number)}, limit=1)
+        return _convert(Invoice, found[0]) if found else None
+
+    def iter_invoices(self, *, customer_id=None, status=None,
+                      date_from: Optional[datetime.date] = None,
+                      date_to: Optional[datetime.date] = None,
+                      main_attributes=None, page_size: int = 100) -> Iterator[Invoice]:
+        """Invoices matching the filters, page by page, oldest id first. ``status`` may be
+        one status or a list; ``date_from``/``date_to`` bound ``date_created``
+        (inclusive); ``main_attributes`` adds any other filter."""
+        filters = _document_filters(customer_id, status, date_from, date_to, main_attributes)
+        for record in self.iter_search(_INVOICES, main_attributes=filters, page_size=page_size):
+            yield _convert(Invoice, record)
+
+    def list_invoices(self, **filters) -> List[Invoice]:
+        """All invoices matching the filters of :meth:`iter_invoices`, as a list."""
+        return list(self.iter_invoices(**filters))
+
+    def get_proforma(self, proforma_id) -> Proforma:
+        """``GET admin/finance/proforma-invoices/<id>`` (splynx §2.3)."""
+        return _convert(Proforma, self._get_object(f"{_PROFORMAS}/{parse_id(proforma_id)}"))
+
+    def find_proforma_by_number(self, number) -> Optional[Proforma]:
+        """The proforma invoice numbered ``number``, or ``None``."""
+        found = self.search(_PROFORMAS, main_attributes={"number": str(number)}, limit=1)
+        return _convert(Proforma, found[0]) if found else None
+
+    def iter_proformas(self, *, customer_id=None, status=None,
+                       date_from: Optional[datetime.date] = None,
+                       date_to: Optional[datetime.date] = None,
+                       main_attributes=None, page_size: int = 100) -> Iterator[Proforma]:
+        """Proforma invoices matching the filters; same filters as :meth:`iter_invoices`."""
+        filters = _document_filters(customer_id, status, date_from, date_to, main_attributes)
+        for record in self.iter_search(_PROFORMAS, main_attributes=filters, page_size=page_size):
+            yield _convert(Proforma, record)
+
+    def list_proformas(self, **filters) -> List[Proforma]:
+        """All proforma invoices matching the filters of :meth:`iter_proformas`, as a list."""
+        return list(self.iter_proformas(**filters))
+
+    # -- payments ----------------------------------------------------------
+
+    def create_payment(self, *, customer_id, amount_cents: int, payment_type,
+                       date: datetime.date, receipt_number: str, invoice_id=None,
+                       request_id=None, comment: Optional[str] = None,
+                       note: Optional[str] = None, field_1: Optional[str] = None,
+                       field_2: Optional[str] = None, field_3: Optional[str] = None,
+                       field_4: Optional[str] = None, field_5: Optional[str] = None) -> int:
+        """Record a payment and return its id (``POST admin/finance/payments``, splynx §2.4).
+
+        ``payment_type`` is a payment method id; ``invoice_id`` or ``request_id`` links
+        the payment to the invoice or proforma it pays, which Splynx then marks paid.
+        """
+        body: Dict[str, Any] = {
+            "customer_id": parse_id(customer_id),
+            "payment_type": parse_id(payment_type),
+            "receipt_number": receipt_number,
+            "date": date.isoformat(),
+            "amount": cents_to_money(amount_cents),
+        }
+        optional = {"invoice_id": invoice_id, "request_id": request_id}
+        body.update({k: parse_id(v) for k, v in optional.items() if v is not None})
+        texts = {"comment": comment, "note": note, "field_1": field_1, "field_2": field_2,
+                 "field_3": field_3, "field_4": field_4, "field_5": field_5}
+        body.update({k: v for k, v in texts.items() if v is not None})
+        _, _, answer = self._call("POST", _PAYMENTS, json=body)
+        return _new_id(answer)
+
+    def get_payment(self, payment_id) -> Payment:
+        """``GET admin/finance/payments/<id>``."""
+        return _convert(Payment, self._get_object(f"{_PAYMENTS}/{parse_id(payment_id)}"))
+
+    def find_payments(self, **main_attributes) -> List[Payment]:
+        """Payments matching the filters, e.g. ``find_payments(field_1="5F2A91")``.
+
+        At least one filter is required: an unfiltered call would walk every payment
+        Splynx has ever recorded.
+        """
+        if not main_attributes:
+            raise ValueError("find_payments needs at least one filter")
+        return [_convert(Payment, record)
+                for record in self.iter_search(_PAYMENTS, main_attributes=main_attributes)]
+
+    def list_payment_methods(self) -> List[PaymentMethod]:
+        """Every payment method of *Config → Finance → Payment methods* (splynx §2.5)."""
+        return [_convert(PaymentMethod, record)
+                for record in self._get_list("admin/finance/payment-methods")]
+
+    # -- customer payment accounts -----------------------------------------
+
+    def get_payment_accounts(self, customer_id) -> List[PaymentAccount]:
+        """A customer's stored payment-account data, one per account definition
+        (``GET ...customer-payment-accounts?id=<cid>``, splynx §2.1)."""
+        return [_convert(PaymentAccount, record) for record in
+                self._get_list(_PAYMENT_ACCOUNTS, {"id": parse_id(customer_id)})]
+
+    def get_payment_account(self, customer_id, account_id) -> Optional[PaymentAccount]:
+        """The customer's data for one account definition, or ``None`` when none is stored."""
+        try:
+            body = self._get_object(_PAYMENT_ACCOUNTS,
+                                    {"id": f"{parse_id(customer_id)}--{parse_id(account_id)}"})
+        except SplynxError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return _convert(PaymentAccount, body)
+
+    def put_payment_account(self, customer_id, account_id, fields: Mapping[str, str]) -> None:
+        """Create or replace the customer's data for one account definition: Splynx
+        documents no POST here, PUT on ``?id=<cid>--<aid>`` creates the row (splynx §2.1)."""
+        self._call("PUT", _PAYMENT_ACCOUNTS,
+                   params={"id": f"{parse_id(customer_id)}--{parse_id(account_id)}"},
+                   json=dict(fields))
+
+    def delete_payment_account(self, customer_id, account_id) -> None:
+        """Forget the customer's data for one account definition."""
+        self._call("DELETE", _PAYMENT_ACCOUNTS,
+                   params={"id": f"{parse_id(customer_id)}--{parse_id(account_id)}"})
+
+    # -- add-on configuration (splynx §1.5, §3.3) --------------------------
+
+    @staticmethod
+    def _config_params(module: str, partner_id) -> Dict[str, Any]:
+        params: Dict[str, Any] = {"module": "add-on", "path": module}
+        if partner_id is not None:
+            params["partner_id"] = parse_id(partner_id)
+        return params
+
+    def get_module_config(self, module: str, *, partner_id=None) -> Dict[str, Any]:
+        """The add-on settings of ``module`` (``GET admin/config/config?module=add-on&path=..``),
+        for one partner when ``partner_id`` is given."""
+        return self._get_object(_CONFIG, self._config_params(module, partner_id))
+
+    def put_module_config(self, module: str, values: Mapping[str, Any], *,
+                          partner_id=None) -> None:
+        """Write add-on settings of ``module``; keys not in ``values`` stay as they are."""
+        self._call("PUT", _CONFIG, params=self._config_params(module, partner_id),
+                   json=dict(values))
+
+    def list_modules(self) -> List[Dict[str, Any]]:
+        """The *Modules list* (``GET admin/config/modules``): ``{name, title, root, type, ...}``."""
+        return self._get_list(_MODULES)
+
+    def get_module(self, name: str) -> Dict[str, Any]:
+        """One module record by name."""
+        return self._get_object(f"{_MODULES}/{quote(name, safe='')}")
+
+    def create_module(self, fields: Mapping[str, Any]) -> None:
+        """Add a module record; ``fields`` holds at least ``name``, ``title``, ``root``
+        and ``type`` (splynx §1.5 "Module Base")."""
+        self._call("POST", _MODULES, json=dict(fields))
+
+    def update_module(self, name: str, fields: Mapping[str, Any]) -> None:
+        """Change fields of the module record ``name``."""
+        self._call("PUT", f"{_MODULES}/{quote(name, safe='')}", json=dict(fields))
+
+    def delete_module(self, name: str) -> None:
+        """Remove the module record ``name``."""
+        self._call("DELETE", f"{_MODULES}/{quote(name, safe='')}")
+
+    # -- entry points (splynx §3.4) ----------------------------------------
+    # Splynx documents only the GETs; POST/PUT/DELETE are a decision the emulator
+    # follows (docs/interfaces.md) so that registration can run over the API.
+
+    def list_entry_points(self, **main_attributes) -> List[Dict[str, Any]]:
+        """Entry points, optionally filtered:
+        ``list_entry_points(module="splynx_ippay_addon")``."""
+        return list(self.iter_search(_ENTRY_POINTS, main_attributes=main_attributes or None))
+
+    def get_entry_point(self, entry_point_id) -> Dict[str, Any]:
+        """One entry point by id."""
+        return self._get_object(f"{_ENTRY_POINTS}/{parse_id(entry_point_id)}")
+
+    def create_entry_point(self, fields: Mapping[str, Any]) -> int:
+        """Add an entry point and return its id."""
+        _, _, answer = self._call("POST", _ENTRY_POINTS, json=dict(fields))
+        return _new_id(answer)
+
+    def update_entry_point(self, entry_point_id, fields: Mapping[str, Any]) -> None:
+        """Change fields of an entry point."""
+        self._call("PUT", f"{_ENTRY_POINTS}/{parse_id(entry_point_id)}", json=dict(fields))
+
+    def delete_entry_point(self, entry_point_id) -> None:
+        """Remove an entry point."""
+        self._call("DELETE", f"{_ENTRY_POINTS}/{parse_id(entry_point_id)}")
+
