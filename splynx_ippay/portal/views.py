@@ -87,7 +87,7 @@ def pay_invoice(customer_id):
         default = next((c for c in saved if c.is_default and not c.is_expired()), None)
         form.card_id.data = default.id if default else None
     paid = invoice.due_cents <= 0 or invoice.status == "paid"
-    if request.method == "POST" and not paid and form.validate_on_submit():
+    if request.method == "POST" and form.validate_on_submit():
         try:
             attempt = payments.pay_invoice(_addon(), customer_id, invoice.number,
                                            form.card_id.data, request_key=form.request_key.data)

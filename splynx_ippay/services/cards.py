@@ -50,6 +50,8 @@ def luhn_valid(number):
 
 def detect_brand(number):
     """The card brand from its first digits, or "Card" when unknown."""
+    if not number.isdigit():
+        return "Card"
     for brand, ranges in _BRANDS:
         for low, high in ranges:
             width = len(str(low))

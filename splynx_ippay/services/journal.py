@@ -94,6 +94,17 @@ def open_attempt(addon, *, kind, customer_id, amount_cents, card, channel, docum
         session.close()
 
 
+def find_by_request_key(addon, customer_id, request_key):
+    """The customer's attempt started by the form with this one-time key, or None."""
+    if not request_key:
+        return None
+    with session_scope(addon.sessions) as session:
+        return session.execute(
+            select(PaymentAttempt).where(PaymentAttempt.request_key == request_key,
+                                         PaymentAttempt.customer_id == customer_id)
+        ).scalar_one_or_none()
+
+
 def _save(addon, attempt, status=None, note=None, **fields):
     """Apply a status move and fields to the attempt and commit them."""
     with session_scope(addon.sessions) as session:
@@ -170,10 +181,6 @@ def settle(addon, attempt, backoff=()):
     return attempt
 
 
-def _payment_date(addon):
-    return addon.today().isoformat()
-
-
 def post(addon, attempt):
     """Record an approved attempt as exactly one Splynx payment.
 
@@ -191,7 +198,7 @@ def post(addon, attempt):
                 customer_id=attempt.customer_id,
                 amount_cents=attempt.amount_cents,
                 payment_type=settings["payment_method_id"],
-                date=_payment_date(addon),
+                date=addon.today(),
                 receipt_number=f"IPPAY-{attempt.transaction_id}",
                 invoice_id=attempt.invoice_id,
                 request_id=attempt.proforma_id,

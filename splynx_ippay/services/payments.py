@@ -71,6 +71,9 @@ def pay_invoice(addon, customer_id, number, card_id, *, request_key=None, channe
     should read.
     """
     invoice = find_invoice(addon, customer_id, number)
+    earlier = journal.find_by_request_key(addon, customer_id, request_key)
+    if earlier is not None and earlier.invoice_id == invoice.id:
+        return earlier  # the same form submitted again: show the first outcome
     if invoice.due_cents <= 0 or invoice.status == "paid":
         raise AlreadyPaid(f"Invoice {invoice.number} is already paid.")
     card = get_card(addon, customer_id, card_id)
@@ -87,7 +90,7 @@ def pay_invoice(addon, customer_id, number, card_id, *, request_key=None, channe
         raise PaymentError(f"A payment for invoice {invoice.number} is already being processed. "
                            "Please wait a moment and reload the page.") from None
     if attempt.state != S.CREATED:
-        return attempt  # the same form submitted again: show the first outcome
+        return attempt  # submitted twice at once: the other request is charging it
     # Under the lock, read the invoice again: a payment that just finished shows here.
     try:
         current = _reread(addon, invoice.id)

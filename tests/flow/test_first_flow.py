@@ -35,7 +35,7 @@ def invoices_of(world, customer_id, status="not_paid"):
 def approving_invoice(world, customer_id):
     """An unpaid invoice whose cents the test gateway approves (00 here)."""
     for invoice in invoices_of(world, customer_id):
-        if str(invoice["due"]).split(".")[-1][:2] in ("0", "00") and float(invoice["due"]) > 0:
+        if round(float(invoice["due"]) * 100) % 100 == 0:
             return invoice
     raise AssertionError("seed has no approving unpaid invoice")
 
@@ -136,7 +136,7 @@ def test_gateway_refusal_is_explained_and_nothing_saved(world):
     response = add_card(world, alice)
     assert response.status_code == 422
     assert "alert-danger" in response.text and "Cannot determine the URL" not in response.text
-    assert "could not be saved" in response.text.lower() or "terminal" in response.text.lower()
+    assert "Card payments are not set up correctly on our side. Please contact us." in response.text
     assert "Visa •••• 1111" not in response.text
     assert TEST_CARD not in response.text
 
@@ -272,6 +272,7 @@ def test_no_card_number_or_cvv_is_kept_logged_or_sent_to_splynx(world, caplog):
     import os
 
     caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="splynx_ippay")
     cards = {"4111111111111111": "737", "5111111111111118": "864"}
     alice = world.login("alice")
     for number, cvv in cards.items():
@@ -287,7 +288,7 @@ def test_no_card_number_or_cvv_is_kept_logged_or_sent_to_splynx(world, caplog):
                             if os.path.exists(p))
     cells = list(_database_cells(url))
     splynx_bodies = [str(r.get("body") or "") + str(r.get("query") or "")
-                     for r in world.emu_call("requests")["requests"]]
+                     for r in world.emu_call("requests")]
     assert any("IPPAY-" in body for body in splynx_bodies), "the payment post was recorded"
     for number, cvv in cards.items():
         for text in (number, number[:12], number[-12:]):
