@@ -22,7 +22,10 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 
 from ..db import session_scope
-from ..ippay import GatewayError, GatewayNotSentError, GatewayUnknownOutcomeError, new_transaction_id
+from ..ippay import (
+    GatewayError, GatewayNotSentError, GatewayRequestError, GatewayUnknownOutcomeError,
+    new_transaction_id,
+)
 from ..models import AttemptKind, AttemptStatus as S, PaymentAttempt, utcnow
 from ..splynx import SplynxError
 from ..money import format_cents
@@ -134,6 +137,10 @@ def charge(addon, attempt):
         result = addon.gateway.sale(attempt.transaction_id, attempt.amount_cents,
                                     token=attempt.token, origin=attempt.origin,
                                     order_number=attempt.document_number)
+    except GatewayRequestError as exc:
+        log.error("attempt %s refused before sending: %s", attempt.transaction_id, exc)
+        return _save(addon, attempt, S.FAILED, "invalid request", last_error=str(exc)[:2000],
+                     message="The payment could not be sent. Nothing was charged.")
     except GatewayNotSentError as exc:
         log.warning("attempt %s not sent: %s", attempt.transaction_id, exc)
         return _save(addon, attempt, S.FAILED, "gateway unreachable", last_error=str(exc)[:2000],
