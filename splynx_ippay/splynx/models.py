@@ -140,6 +140,24 @@ def _items(data) -> Tuple[InvoiceItem, ...]:
     return tuple(InvoiceItem.from_api(item) for item in data.get("items") or ())
 
 
+def _document_fields(data: Mapping[str, Any]) -> dict:
+    """The fields invoices and proformas share, converted."""
+    return dict(
+        id=parse_id(data["id"]),
+        customer_id=parse_id(data["customer_id"]),
+        number=_text(data.get("number")),
+        status=_text(data.get("status")),
+        total_cents=money_to_cents(data["total"]),
+        date_created=parse_date(data.get("date_created")),
+        date_till=parse_date(data.get("date_till")),
+        date_payment=parse_date(data.get("date_payment")),
+        payment_id=parse_optional_id(data.get("payment_id")),
+        note=_text(data.get("note")),
+        items=_items(data),
+        raw=data,
+    )
+
+
 @dataclass(frozen=True)
 class Invoice:
     """An invoice (splynx §2.2). ``status`` is ``not_paid``, ``paid``, ``pending`` or
@@ -162,21 +180,7 @@ class Invoice:
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> "Invoice":
         """Convert an ``admin/finance/invoices`` record."""
-        return cls(
-            id=parse_id(data["id"]),
-            customer_id=parse_id(data["customer_id"]),
-            number=_text(data.get("number")),
-            status=_text(data.get("status")),
-            total_cents=money_to_cents(data["total"]),
-            due_cents=money_to_cents(data["due"]),
-            date_created=parse_date(data.get("date_created")),
-            date_till=parse_date(data.get("date_till")),
-            date_payment=parse_date(data.get("date_payment")),
-            payment_id=parse_optional_id(data.get("payment_id")),
-            note=_text(data.get("note")),
-            items=_items(data),
-            raw=data,
-        )
+        return cls(due_cents=money_to_cents(data["due"]), **_document_fields(data))
 
 
 @dataclass(frozen=True)
@@ -209,20 +213,7 @@ class Proforma:
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> "Proforma":
         """Convert an ``admin/finance/proforma-invoices`` record."""
-        return cls(
-            id=parse_id(data["id"]),
-            customer_id=parse_id(data["customer_id"]),
-            number=_text(data.get("number")),
-            status=_text(data.get("status")),
-            total_cents=money_to_cents(data["total"]),
-            date_created=parse_date(data.get("date_created")),
-            date_till=parse_date(data.get("date_till")),
-            date_payment=parse_date(data.get("date_payment")),
-            payment_id=parse_optional_id(data.get("payment_id")),
-            note=_text(data.get("note")),
-            items=_items(data),
-            raw=data,
-        )
+        return cls(**_document_fields(data))
 
 
 @dataclass(frozen=True)
