@@ -5,6 +5,7 @@ from contextlib import contextmanager
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.orm import sessionmaker
+from sqlalchemy.pool import QueuePool
 
 MIGRATIONS = os.path.join(os.path.dirname(__file__), "migrations")
 
@@ -14,8 +15,11 @@ def make_engine(url):
     options = {"future": True, "pool_pre_ping": True}
     if url.startswith("sqlite"):
         # Web workers, the worker and the CLI share one file: wait for locks rather
-        # than fail, and let readers run beside the writer.
+        # than fail, and let readers run beside the writer. Connections are pooled (as
+        # SQLAlchemy 2 does by default; 1.4 opens one per session), so a page does not pay
+        # for opening the file and setting it up on every request.
         options["connect_args"] = {"check_same_thread": False, "timeout": 30}
+        options.update(poolclass=QueuePool, pool_size=8, max_overflow=16)
     engine = create_engine(url, **options)
     if url.startswith("sqlite"):
         @event.listens_for(engine, "connect")

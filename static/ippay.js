@@ -1,17 +1,81 @@
-// Visible feedback on every action, and no second submit of a payment: the button is
-// disabled with a spinner as soon as the form is sent.
+// The add-on's pages inside Splynx's portal: visible feedback on every action, no second
+// submit of a payment, the new-card fields when "A new card" is chosen, and the dashboard
+// widget's Pay buttons opening Splynx's own add-on modal. Everything works without it too.
 (function () {
+  "use strict";
+
+  // Busy buttons: disabled with a spinner as soon as the form is sent.
   document.querySelectorAll("form").forEach(function (form) {
     form.addEventListener("submit", function (event) {
       var question = form.getAttribute("data-confirm");
       if (question && !window.confirm(question)) { event.preventDefault(); return; }
       if (form.dataset.sent) { event.preventDefault(); return; }
       form.dataset.sent = "1";
+      form.setAttribute("aria-busy", "true");
       form.querySelectorAll("button[data-busy]").forEach(function (button) {
         button.disabled = true;
         button.innerHTML = '<span class="spinner" aria-hidden="true"></span>' +
           button.getAttribute("data-busy");
       });
     });
+  });
+  // Back to a page kept in the browser's memory: the form may be used again.
+  window.addEventListener("pageshow", function (event) {
+    if (!event.persisted) { return; }
+    window.location.reload();
+  });
+
+  // "Pay with": show the new card's fields only when "A new card" is chosen.
+  var newCard = document.querySelector("[data-new-card]");
+  var radios = document.querySelectorAll('input[type=radio][name="card_id"]');
+  function syncNewCard() {
+    var chosen = document.querySelector('input[type=radio][name="card_id"]:checked');
+    newCard.hidden = !!chosen && chosen.value !== "new";
+  }
+  if (newCard && radios.length) {
+    radios.forEach(function (radio) { radio.addEventListener("change", syncNewCard); });
+    syncNewCard();
+  }
+
+  // Inside a frame of the portal (dashboard widget, modal, menu page).
+  var framed = window.top !== window.self;
+  var host = null;
+  try { host = framed ? window.top : null; host && host.location.href; } catch (e) { host = null; }
+
+  // Dashboard widget: the frame takes the height of its content; Pay opens Splynx's modal.
+  if (document.body.classList.contains("widget")) {
+    var fit = function () {
+      if (window.frameElement) {
+        window.frameElement.style.height = document.documentElement.scrollHeight + "px";
+      }
+    };
+    fit();
+    window.addEventListener("resize", fit);
+    document.addEventListener("click", function (event) {
+      var link = event.target.closest("[data-portal-dialog]");
+      if (link && host && typeof host.open_portal_dialog === "function") {
+        event.preventDefault();
+        host.open_portal_dialog(link.getAttribute("data-portal-dialog"));
+      }
+    });
+  }
+
+  // "Cancel" inside a confirmation closes it.
+  document.addEventListener("click", function (event) {
+    var cancel = event.target.closest("[data-close-details]");
+    if (cancel) {
+      var details = cancel.closest("details");
+      details.open = false;
+      details.querySelector("summary").focus();
+    }
+  });
+
+  // "Done" after a payment in a modal: reload the page behind it, which now shows Paid.
+  document.addEventListener("click", function (event) {
+    var done = event.target.closest("[data-top-reload]");
+    if (done && host) {
+      event.preventDefault();
+      host.location.reload();
+    }
   });
 })();

@@ -4,10 +4,14 @@ import re
 import secrets
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, HiddenField, RadioField, StringField
+from wtforms import BooleanField, HiddenField, StringField
 from wtforms.validators import DataRequired, Length, ValidationError
 
+from ..money import AmountError, parse_amount
 from ..services.cards import detect_brand, digits_only, expiry_problem, number_problem
+from ..services.payments import NewCard
+
+NEW_CARD = "new"
 
 
 def parse_expiry(text):
@@ -19,23 +23,41 @@ def parse_expiry(text):
     return month, year + 2000 if year < 100 else year
 
 
-class CardForm(FlaskForm):
-    """Add a card: holder name, number, expiry MM/YY, CVV."""
+class CardFieldsForm(FlaskForm):
+    """The fields of a card: holder name, number, expiry MM/YY, CVV, optional ZIP.
 
-    holder_name = StringField("Name on card", validators=[
-        DataRequired("Enter the name as it is printed on the card."),
-        Length(max=100, message="The name may be at most 100 characters.")])
+    Checked only when :meth:`wants_new_card` says the card is being used (a payment form
+    with a saved card chosen ignores them).
+    """
+
+    holder_name = StringField("Name on card")
     number = StringField("Card number")
     expiry = StringField("Expiry (MM/YY)")
     cvv = StringField("Security code (CVV)")
-    make_default = BooleanField("Use as my default card")
+    postal_code = StringField("Billing ZIP code (optional)")
+
+    def wants_new_card(self):
+        return True
+
+    def validate_holder_name(self, field):
+        if not self.wants_new_card():
+            return
+        name = (field.data or "").strip()
+        if not name:
+            raise ValidationError("Enter the name as it is printed on the card.")
+        if len(name) > 100:
+            raise ValidationError("The name may be at most 100 characters.")
 
     def validate_number(self, field):
+        if not self.wants_new_card():
+            return
         problem = number_problem(digits_only(field.data))
         if problem:
             raise ValidationError(problem)
 
     def validate_expiry(self, field):
+        if not self.wants_new_card():
+            return
         try:
             month, year = parse_expiry(field.data)
         except ValueError as exc:
@@ -45,12 +67,22 @@ class CardForm(FlaskForm):
             raise ValidationError(problem)
 
     def validate_cvv(self, field):
+        if not self.wants_new_card():
+            return
         cvv = (field.data or "").strip()
         wanted = 4 if detect_brand(digits_only(self.number.data)) == "American Express" else 3
         if not cvv:
             raise ValidationError("Enter the security code from the back of the card.")
         if not cvv.isdigit() or len(cvv) != wanted:
             raise ValidationError(f"The security code has {wanted} digits.")
+
+    def validate_postal_code(self, field):
+        if not self.wants_new_card():
+            return
+        code = (field.data or "").strip()
+        if code and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9 -]{1,8}[A-Za-z0-9]", code):
+            raise ValidationError("Enter the ZIP code of the card's billing address, "
+                                  "for example 30301, or leave it empty.")
 
     @property
     def card_number(self):
@@ -60,15 +92,76 @@ class CardForm(FlaskForm):
     def expiry_parts(self):
         return parse_expiry(self.expiry.data)
 
+    def new_card(self, save=False):
+        """The typed card as a :class:`NewCard` (after validation)."""
+        month, year = self.expiry_parts
+        return NewCard(number=self.card_number, exp_month=month, exp_year=year,
+                       holder_name=self.holder_name.data.strip(), cvv=self.cvv.data.strip(),
+                       postal_code=(self.postal_code.data or "").strip() or None, save=save)
+
+
+class CardForm(CardFieldsForm):
+    """Add (or replace) a saved card."""
+
+    make_default = BooleanField("Use as my default card")
+
 
 def new_request_key():
     """A one-time key that lets a resubmitted payment form find its first attempt."""
     return secrets.token_urlsafe(24)
 
 
-class PayForm(FlaskForm):
-    """Pay one document with one saved card."""
+class _PayingForm(CardFieldsForm):
+    """A payment form: a saved card (its id) or ``new`` with the card fields filled in."""
 
-    card_id = RadioField("Card", coerce=int, validate_choice=True,
-                         validators=[DataRequired("Choose a card.")])
+    card_id = StringField("Pay with")
+    save_card = BooleanField("Save this card for next time")
     request_key = HiddenField(validators=[DataRequired(), Length(max=64)])
+
+    #: Ids of the customer's usable saved cards, set by the view.
+    allowed_cards = ()
+
+    def wants_new_card(self):
+        return (self.card_id.data or "") == NEW_CARD
+
+    def validate_card_id(self, field):
+        value = (field.data or "").strip()
+        if value == NEW_CARD:
+            return
+        if not value.isdigit() or int(value) not in self.allowed_cards:
+            raise ValidationError("Choose one of your saved cards or enter a new card.")
+
+    @property
+    def saved_card_id(self):
+        return None if self.wants_new_card() else int(self.card_id.data)
+
+
+class PayForm(_PayingForm):
+    """Pay the amount due on one document."""
+
+
+class RefillForm(_PayingForm):
+    """Add money to the balance: an amount and a card."""
+
+    amount = StringField("Amount")
+
+    #: (minimum, maximum) in cents and the currency sign, set by the view.
+    limits = (1, 10**9)
+    sign = ""
+
+    def validate_amount(self, field):
+        from ..money import format_cents
+
+        low, high = self.limits
+        try:
+            cents = parse_amount(field.data)
+        except AmountError as exc:
+            if re.fullmatch(r"\s*\d{10,}(\.\d{1,2})?\s*", field.data or ""):
+                cents = high + 1  # too many digits for parse_amount: simply too large
+            else:
+                raise ValidationError(str(exc)) from None
+        if cents < low:
+            raise ValidationError(f"The smallest amount you can add is {format_cents(low, self.sign)}.")
+        if cents > high:
+            raise ValidationError(f"The largest amount you can add is {format_cents(high, self.sign)}.")
+        field.cents = cents

@@ -106,42 +106,68 @@ def get_card(addon, customer_id, card_id):
         ).scalar_one_or_none()
 
 
-def save_card(addon, customer_id, *, number, exp_month, exp_year, holder_name, cvv=None,
-              make_default=False):
-    """Tokenise a card at IPpay and keep the token with what may be shown of the card.
+def tokenize(addon, customer_id, *, number, exp_month, exp_year, holder_name, cvv=None,
+             postal_code=None):
+    """Store a card at IPpay (TOKENIZE) and return an unsaved :class:`Card` holding the token.
 
-    Raises :class:`CardError` with the gateway's reason in plain words when it refuses.
+    ``postal_code`` (the billing ZIP) goes to the gateway for AVS and is kept nowhere. The
+    returned row is not in the database: :func:`save_card` keeps it, a one-time payment
+    charges it through the journal and forgets it. Raises :class:`CardError` with the
+    gateway's reason in plain words when it refuses or cannot be reached.
     """
     card = GatewayCard(number=number, exp_month=exp_month, exp_year=exp_year, cvv=cvv,
-                       holder=holder_name)
+                       holder=holder_name, postal_code=(postal_code or None))
     try:
         result = addon.gateway.tokenize(card)
     except GatewayError:
-        log.warning("card not saved for customer %s: gateway unavailable", customer_id)
-        raise CardError("The payment gateway is not answering right now, so the card was not "
-                        "saved. Please try again in a few minutes.") from None
+        log.warning("card not tokenised for customer %s: gateway unavailable", customer_id)
+        raise CardError("The payment gateway is not answering right now, so the card could not "
+                        "be used. Nothing was charged. Please try again in a few minutes.") from None
     if not result.approved:
         log.info("card refused for customer %s: %s %s", customer_id, result.action_code,
                  result.response_text)
         raise CardError(result.message)
+    return Card(customer_id=customer_id, token=result.token, brand=detect_brand(number),
+                last4=number[-4:], exp_month=exp_month, exp_year=exp_year,
+                holder_name=holder_name, is_default=False)
+
+
+def save_card(addon, customer_id, *, number, exp_month, exp_year, holder_name, cvv=None,
+              make_default=False, postal_code=None, replaces=None):
+    """Tokenise a card at IPpay and keep the token with what may be shown of the card.
+
+    ``replaces`` is the id of one of the customer's cards that the new one takes the place
+    of (and its default flag): it is removed once the new card is saved. Raises
+    :class:`CardError` with the gateway's reason in plain words when it refuses.
+    """
+    fresh = tokenize(addon, customer_id, number=number, exp_month=exp_month, exp_year=exp_year,
+                     holder_name=holder_name, cvv=cvv, postal_code=postal_code)
     with session_scope(addon.sessions) as session:
         existing = session.execute(
             select(Card).where(Card.customer_id == customer_id)).scalars().all()
-        row = next((c for c in existing if c.token == result.token), None)
+        old = next((c for c in existing if replaces is not None and c.id == replaces), None)
+        if replaces is not None and old is None:
+            raise CardError("The card to replace was not found.")
+        row = next((c for c in existing if c.token == fresh.token), None)
         if row is None:
-            row = Card(customer_id=customer_id, token=result.token)
+            row = Card(customer_id=customer_id, token=fresh.token)
             session.add(row)
-        row.brand = detect_brand(number)
-        row.last4 = number[-4:]
+        row.brand = fresh.brand
+        row.last4 = fresh.last4
         row.exp_month = exp_month
         row.exp_year = exp_year
         row.holder_name = holder_name
+        if old is not None and old is not row:
+            make_default = make_default or old.is_default
+            session.delete(old)
+            existing = [c for c in existing if c is not old]
         if make_default or not any(c.is_default for c in existing if c is not row):
             for other in existing:
                 other.is_default = False
             row.is_default = True
         session.flush()
-        log.info("card %s saved for customer %s", row.masked, customer_id)
+        log.info("card %s saved for customer %s%s", row.masked, customer_id,
+                 f" in place of card {replaces}" if old is not None else "")
         return row
 
 

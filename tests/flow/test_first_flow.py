@@ -295,7 +295,7 @@ def test_no_card_number_or_cvv_is_kept_logged_or_sent_to_splynx(world, caplog):
             assert text.encode() not in raw_database
             assert text not in caplog.text
             assert not any(text in body for body in splynx_bodies)
-        word = re.compile(rf"(?<!\d){cvv}(?!\d)")
+        word = re.compile(rf"(?<![0-9A-Za-z]){cvv}(?![0-9A-Za-z])")
         assert not any(word.search(cell) for cell in cells), f"CVV {cvv} in the database"
         assert not any(word.search(body) for body in splynx_bodies), f"CVV {cvv} sent to Splynx"
         assert not re.search(rf"<CVV2>\s*{cvv}", caplog.text), f"CVV {cvv} logged"
