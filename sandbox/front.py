@@ -1,6 +1,6 @@
 """One origin for the emulator and the add-on in a single process: requests under
 ``/ippay`` go to the add-on, everything else to the Splynx emulator. The same split
-nginx makes on a Splynx host (``etc/nginx/splynx-ippay.conf``), for fast tests."""
+nginx makes on a Splynx host (``etc/nginx/sites-available/splynx-ippay.addons``), for fast tests."""
 
 
 class Front:
