@@ -17,7 +17,7 @@ from pathlib import Path
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
-NGINX_SNIPPET = ROOT / "etc" / "nginx" / "splynx-ippay.conf"
+NGINX_SNIPPET = ROOT / "etc" / "nginx" / "sites-available" / "splynx-ippay.addons"
 
 NGINX_CONF = """\
 {user}
@@ -158,11 +158,29 @@ class Stack:
                                       "--bind", f"127.0.0.1:{self.addon_port}",
                                       "splynx_ippay.wsgi:app"])
         wait_for(f"http://127.0.0.1:{self.addon_port}/ippay/static/ippay.css", process=addon)
+        self.start_worker()
         self._write_nginx_conf()
         nginx = self._spawn("nginx", ["nginx", "-p", str(self.state), "-c",
                                       str(self.state / "nginx.conf"), "-g", "daemon off;"])
         wait_for(f"{self.front}/portal/login", process=nginx)
         return self
+
+    def start_worker(self):
+        """The charge worker (docs/staff.md); ``worker.sh`` in the state directory restarts it
+        (e.g. after killing it mid-run to watch it resume)."""
+        import shlex
+
+        argv = [self.python, "-m", "splynx_ippay.cli", "worker", "--retry-after", "2"]
+        env = {k: v for k, v in self.addon_env().items() if k.startswith("SPLYNX_IPPAY_")
+               or k == "PYTHONPATH"}
+        script = self.state / "worker.sh"
+        script.write_text("#!/bin/sh\n# Restart the demo's charge worker.\ncd " + shlex.quote(str(ROOT))
+                          + "\nexec env " + " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
+                          + " " + " ".join(shlex.quote(a) for a in argv)
+                          + " >> " + shlex.quote(str(self.state / "worker.log")) + " 2>&1\n")
+        script.chmod(0o755)
+        self.worker = self._spawn("worker", argv)
+        return self.worker
 
     def stop(self):
         """Stop every process this stack started."""
@@ -193,6 +211,8 @@ splynx-ippay demo is running. Open the Splynx portal and admin through the share
   Customer portal   {front}/portal/      logins: alice / alice-pass, bob / bob-pass, carol / carol-pass
   Admin pages       {front}/admin/       login:  admin / admin-pass
   The add-on        {front}/ippay/cards  (Finance → Credit card in the portal)
+  Staff pages       {front}/ippay/admin/ (Finance → Invoices → Charge; Modules list → Edit)
+  Charge worker     pid {worker_pid}; after `kill -9 {worker_pid}` restart it with {state}/worker.sh
 
   Splynx emulator   {splynx}   API key sandbox-key, secret sandbox-secret
   IPpay simulator   {ippay}/ippay   terminal TESTTERMINAL
@@ -217,7 +237,8 @@ def main():
                   addon_port=args.port + 3)
     with stack:
         print(BANNER.format(front=stack.front, splynx=stack.splynx_url, ippay=stack.ippay_url,
-                            database=stack.database_url, state=stack.state), flush=True)
+                            database=stack.database_url, state=stack.state,
+                            worker_pid=stack.worker.pid), flush=True)
         # Blocked only now: the children must not inherit a blocked mask.
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
         signal.sigwait({signal.SIGINT, signal.SIGTERM})

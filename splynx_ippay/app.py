@@ -61,6 +61,9 @@ def _register_blueprints(app):
     from .portal import bp as portal_bp
 
     app.register_blueprint(portal_bp)
+    from .admin import bp as admin_bp
+
+    app.register_blueprint(admin_bp)
 
 
 def _register_error_pages(app):

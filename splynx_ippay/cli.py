@@ -23,18 +23,45 @@ def cmd_db_upgrade(settings, _args):
     return 0
 
 
-def cmd_register(settings, _args):
-    """Register the add-on with Splynx (idempotent)."""
-    from .services.registration import register
+def cmd_register(settings, args):
+    """Register the add-on with Splynx (idempotent); a failure is recorded as pending."""
+    from . import __version__
+    from .services import registration
+    from .splynx import SplynxError
+
+    url = settings["SPLYNX_URL"]
+    if args.if_needed and registration.is_current(registration.read_state(args.state_dir),
+                                                  __version__, url):
+        print(f"already registered with Splynx at {url}; nothing to do")
+        return 0
+    try:
+        changes = registration.register(_addon(settings).splynx)
+    except SplynxError as exc:
+        recorded = registration.write_state(args.state_dir, "pending", version=__version__,
+                                            splynx_url=url, error=str(exc)[:500])
+        print(f"splynx-ippay: registration with Splynx at {url} failed: {exc}", file=sys.stderr)
+        if recorded:
+            print("splynx-ippay: registration is pending; it completes when the web service "
+                  "starts or with `splynx-ippay register`", file=sys.stderr)
+        return 1
+    registration.write_state(args.state_dir, "registered", version=__version__, splynx_url=url)
+    print("\n".join(changes) if changes else "already registered; nothing changed")
+    return 0
+
+
+def cmd_unregister(settings, args):
+    """Remove the add-on's registration from Splynx (idempotent)."""
+    from .services import registration
     from .splynx import SplynxError
 
     try:
-        changes = register(_addon(settings).splynx)
+        changes = registration.unregister(_addon(settings).splynx)
     except SplynxError as exc:
-        print(f"splynx-ippay: registration with Splynx at {settings['SPLYNX_URL']} failed: {exc}",
-              file=sys.stderr)
+        print(f"splynx-ippay: removing the registration from Splynx at {settings['SPLYNX_URL']} "
+              f"failed: {exc}", file=sys.stderr)
         return 1
-    print("\n".join(changes) if changes else "already registered; nothing changed")
+    registration.clear_state(args.state_dir)
+    print("\n".join(changes) if changes else "not registered; nothing changed")
     return 0
 
 
@@ -61,13 +88,29 @@ def build_parser():
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     db_commands.add_parser("upgrade", help=cmd_db_upgrade.__doc__).set_defaults(run=cmd_db_upgrade)
 
-    commands.add_parser("register", help=cmd_register.__doc__).set_defaults(run=cmd_register)
+    from .services.registration import STATE_DIR
+
+    register = commands.add_parser("register", help=cmd_register.__doc__)
+    register.add_argument("--if-needed", action="store_true",
+                          help="do nothing when this version already registered with this "
+                               "Splynx address (used when the web service starts)")
+    register.add_argument("--state-dir", default=STATE_DIR, metavar="DIR",
+                          help="where registration.json records the outcome "
+                               "(default: %(default)s; nothing is recorded if it does not exist)")
+    register.set_defaults(run=cmd_register)
+    unregister = commands.add_parser("unregister", help=cmd_unregister.__doc__)
+    unregister.add_argument("--state-dir", default=STATE_DIR, metavar="DIR",
+                            help="where registration.json is kept (default: %(default)s)")
+    unregister.set_defaults(run=cmd_unregister)
 
     reconcile = commands.add_parser("reconcile", help=cmd_reconcile.__doc__)
     reconcile.add_argument("--min-age", type=float, default=None, metavar="SECONDS",
                            help="leave attempts younger than this alone "
                                 "(default: the gateway read timeout + 15 s)")
     reconcile.set_defaults(run=cmd_reconcile)
+    from .cli_staff import add_commands
+
+    add_commands(commands)  # worker, charge, doctor (staff side, docs/staff.md)
     return parser
 
 

@@ -42,7 +42,8 @@ class IdentityCache:
         try:
             identity = splynx.session_identity(session_id)
         except SplynxAuthError:
-            identity = None
+            # Not remembered: the same session id may be logged in a moment from now.
+            return None
         with self._lock:
             if len(self._entries) >= _MAX_ENTRIES:
                 self._entries = {k: v for k, v in self._entries.items() if v[1] > now}
@@ -80,5 +81,31 @@ def customer_required(view):
         if identity is None or identity.kind != "customer":
             return login_redirect("portal")
         return view(*args, customer_id=identity.id, **kwargs)
+
+    return wrapper
+
+
+def admin_required(view):
+    """Run ``view`` with ``admin_id`` for a logged-in Splynx administrator.
+
+    No session (or an expired one) goes to Splynx's admin login with ``return``; a
+    customer's session is refused with 403: staff pages are not for customers.
+    """
+
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        from .pages import error_page
+
+        try:
+            identity = current_identity()
+        except SplynxError:
+            return splynx_unavailable_page()
+        if identity is None:
+            return login_redirect("admin")
+        if identity.kind != "admin":
+            return error_page(403, "Staff only",
+                              "This page is for Splynx administrators. You are signed in as a "
+                              "customer.")
+        return view(*args, admin_id=identity.id, **kwargs)
 
     return wrapper

@@ -4,12 +4,13 @@
 ``config`` keys (all optional): ``extra_invoices`` / ``extra_customers``
 (generated unpaid invoices for benchmarks), ``nonce_mode``,
 ``access_token_ttl``, ``refresh_token_extra``, ``bind_tokens``,
-``request_log_limit``.
+``request_log_limit``, ``apt_commands`` (the Add-ons page's apt command
+lines, see :mod:`.addons`).
 """
 
 from flask import Flask, request
 
-from . import api, control, pages
+from . import addons, api, control, pages
 from .errors import error_response
 from .store import Store
 
@@ -26,6 +27,8 @@ def create_app(config=None):
     app.after_request(control.after_request)
     app.register_blueprint(api.bp)
     app.register_blueprint(pages.bp)
+    app.register_blueprint(addons.bp)
+    app.config["APT_COMMANDS"] = (config or {}).get("apt_commands")
     app.register_blueprint(control.bp)
 
     # Routing errors under /api/ must still use the API error body (splynx §1.2).

@@ -334,8 +334,14 @@ def admin_invoices(admin_id):
     invoices = store.invoices.all()
     pages = max(1, -(-len(invoices) // ADMIN_PAGE_SIZE))
     chunk = invoices[(page - 1) * ADMIN_PAGE_SIZE:page * ADMIN_PAGE_SIZE]
+    # [I] Finance → Invoices → Charge: Splynx hands the charge to an add-on's external
+    # handler (splynx §3.5, calling convention undocumented); here an add-on's admin
+    # menu_link rooted at the invoices controller is shown as a button opening its page.
+    charge_points = [p for p in visible_points("admin", "menu_link")
+                     if p["root"].endswith("InvoicesController")]
     return render_template("admin_invoices.html", **_layout_context("admin", admin_id),
-                           rows=_invoice_rows(chunk), page=page, pages=pages)
+                           rows=_invoice_rows(chunk), page=page, pages=pages,
+                           charge_points=charge_points)
 
 
 @bp.route("/admin/finance/payments")
@@ -403,8 +409,14 @@ def admin_module_edit(admin_id):
         for point in points:
             point["enabled"] = f"point:{point['id']}" in request.form
         saved = True
+    # [I] Splynx renders an add-on's settings from its config.json (splynx §3.3); an add-on
+    # with its own settings page (an admin menu_link rooted at the modules controller)
+    # has that page shown here instead of the raw key/value list.
+    config_page = next((p for p in visible_points("admin", "menu_link")
+                        if p["module"] == name and p["root"].endswith("ModulesController")), None)
     return render_template("admin_module_edit.html", **_layout_context("admin", admin_id),
-                           module=module, settings=settings, points=points, saved=saved)
+                           module=module, settings=settings, points=points, saved=saved,
+                           config_page=config_page)
 
 
 @bp.route("/admin/add-on")

@@ -22,10 +22,14 @@ class AddOn:
 
     settings: dict
     sessions: sessionmaker
-    gateway: IPpayClient
+    gateway: IPpayClient  # in practice a GatewaySelector standing for one
     splynx: SplynxClient
     module_settings: ModuleSettings
     today: Callable = field(default=None)
+
+    @property
+    def engine(self):
+        return self.sessions.kw["bind"]
 
     def __post_init__(self):
         if self.today is None:
@@ -45,18 +49,27 @@ def _http_session(pool_size):
 
 def build_addon(settings, engine=None, pool_size=32):
     """Wire the database and both clients from validated bootstrap ``settings``."""
+    from .staff_settings import GatewaySelector
+
     engine = engine or make_engine(settings["DATABASE_URL"])
-    gateway = IPpayClient(
-        settings["IPPAY_URL"], settings["IPPAY_TERMINAL_ID"],
-        session=_http_session(pool_size),
-        connect_timeout=settings["IPPAY_CONNECT_TIMEOUT"],
-        read_timeout=settings["IPPAY_READ_TIMEOUT"],
-        software=SOFTWARE,
-    )
+    gateway_http = _http_session(pool_size)
+
+    def gateway_for(url, terminal_id):
+        return IPpayClient(
+            url, terminal_id, session=gateway_http,
+            connect_timeout=settings["IPPAY_CONNECT_TIMEOUT"],
+            read_timeout=settings["IPPAY_READ_TIMEOUT"],
+            software=SOFTWARE,
+        )
+
     splynx = SplynxClient(
         settings["SPLYNX_URL"], settings["SPLYNX_API_KEY"], settings["SPLYNX_API_SECRET"],
         session=_http_session(pool_size),
         read_timeout=settings["SPLYNX_TIMEOUT"],
     )
+    module_settings = ModuleSettings(splynx)
+    # The gateway's address and Terminal ID come from the module settings (the staff
+    # settings page), else config.ini; the client is rebuilt when they change.
+    gateway = GatewaySelector(gateway_for, module_settings, settings)
     return AddOn(settings=settings, sessions=make_session_factory(engine), gateway=gateway,
-                 splynx=splynx, module_settings=ModuleSettings(splynx))
+                 splynx=splynx, module_settings=module_settings)

@@ -196,7 +196,10 @@ def post(addon, attempt):
     """
     splynx = addon.splynx
     try:
-        found = splynx.find_payments(field_1=attempt.transaction_id)
+        # Pinned to the customer as well: the same answer (the payment is the customer's),
+        # and Splynx searches one customer's payments instead of all of them.
+        found = splynx.find_payments(customer_id=attempt.customer_id,
+                                     field_1=attempt.transaction_id)
         if found:
             payment_id = found[0].id
         else:

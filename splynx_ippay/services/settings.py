@@ -18,9 +18,18 @@ DEFAULTS = {
     "refill_min_cents": 500,
     "refill_max_cents": 100000,
     "statement_grouping": "month",
+    # Customer portal (docs/portal.md): how amounts are shown, and direct pay links.
+    "currency": "USD",             # ISO 4217 code shown beside amount fields
+    "currency_sign": "$",          # written before amounts: $75.00
+    "direct_links": "signed",      # signed | open | off (docs/portal.md "Direct pay links")
+    # Staff side (docs/staff.md). The gateway's terminal_id / gateway_mode / gateway_url
+    # have no default on purpose: while unset, config.ini's [ippay] section applies.
+    "charge_concurrency": 4,       # charges in flight per worker, 1..64
+    "language": "en",              # language of the customer pages
 }
 
-_INTEGER_KEYS = {"payment_method_id", "refill_min_cents", "refill_max_cents"}
+_INTEGER_KEYS = {"payment_method_id", "refill_min_cents", "refill_max_cents",
+                 "charge_concurrency", "payment_account_id"}
 
 
 class ModuleSettings:
@@ -33,6 +42,9 @@ class ModuleSettings:
         self._lock = threading.Lock()
         self._values = None
         self._read_at = 0.0
+        #: False while the last read failed (Splynx down): the values are then only the
+        #: defaults, and whoever must not act on a guess (the gateway choice) can tell.
+        self.read_ok = None
 
     def get(self):
         """The settings as a dict; the defaults while Splynx cannot be read."""
@@ -42,8 +54,12 @@ class ModuleSettings:
         values = dict(DEFAULTS)
         try:
             stored = self._splynx.get_module_config(MODULE_NAME)
-        except SplynxError:
+            read_ok = True
+        except SplynxError as exc:
             stored = {}
+            # 404: the module is not registered, so nothing is stored: the defaults are right.
+            read_ok = exc.status == 404
+        self.read_ok = read_ok
         for key, value in stored.items():
             if key in _INTEGER_KEYS:
                 try:

@@ -1,0 +1,152 @@
+"""Benchmark of a charge run (issue 4): not a test, prints figures.
+
+1. 2,000 invoices, simulator latency 200 ms a call, concurrency 8. The run can take no less
+   than 2,000 × 0.2 s / 8 = 50 s; prints the time, its ratio to that bound (goal: at least
+   0.9 of the bound's rate), the worker's CPU seconds per 1,000 charges and its peak memory
+   (goal: under 100 MB).
+2. 10,000 invoices against 2,000 at latency 0: the time ratio (goal: at most 5.5).
+
+The simulator and the emulator run in their own process, the worker in its own
+(``splynx-ippay worker``), so the worker's CPU and memory are its own. Run it as
+``python bench/charge_run.py`` (``--quick`` for smaller numbers) or call :func:`main`.
+"""
+
+import argparse
+import datetime as dt
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+_SERVERS = r"""
+import json, sys, threading
+sys.path.insert(0, sys.argv[2])
+from sandbox.serve import BackgroundServer
+from sandbox.ippay import create_app as create_sim
+from sandbox.splynx import create_app as create_splynx
+n = int(sys.argv[1])
+if sys.argv[3] == "sim":
+    server = BackgroundServer(create_sim()).start()
+else:
+    server = BackgroundServer(create_splynx({"extra_invoices": n,
+                                             "extra_customers": max(1, n // 10)})).start()
+print(json.dumps(server.url), flush=True)
+sys.stdin.read()
+"""
+
+
+class _Servers:
+    """The simulator and the emulator, each in its own process (its own GIL)."""
+
+    def __init__(self, n_invoices):
+        self.processes, urls = [], {}
+        for kind in ("sim", "emu"):
+            process = subprocess.Popen([sys.executable, "-c", _SERVERS, str(n_invoices), ROOT,
+                                        kind], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                       text=True, stderr=subprocess.DEVNULL)
+            self.processes.append(process)
+            urls[kind] = json.loads(process.stdout.readline())
+        self.urls = urls
+
+    def stop(self):
+        for process in self.processes:
+            process.stdin.close()
+            process.wait(timeout=30)
+
+
+def _servers(n_invoices):
+    servers = _Servers(n_invoices)
+    return servers, servers.urls
+
+
+def _one_run(n_invoices, latency_ms, concurrency):
+    """Time one run of ``n_invoices``; returns a dict of figures."""
+    import requests
+
+    from splynx_ippay import db
+    from splynx_ippay.config import validate
+    from splynx_ippay.db import session_scope
+    from splynx_ippay.ippay import Card as GatewayCard
+    from splynx_ippay.models import Card
+    from splynx_ippay.services import build_addon, charging
+    from splynx_ippay.services.registration import register
+
+    servers, urls = _servers(n_invoices)
+    workdir = tempfile.mkdtemp(prefix="ippay-bench-")
+    database_url = f"sqlite:///{workdir}/bench.db"
+    try:
+        db.upgrade(database_url)
+        settings = validate({"SPLYNX_URL": urls["emu"], "SPLYNX_API_KEY": "sandbox-key",
+                             "SPLYNX_API_SECRET": "sandbox-secret",
+                             "IPPAY_URL": urls["sim"] + "/ippay", "DATABASE_URL": database_url,
+                             "IPPAY_READ_TIMEOUT": 30.0})
+        addon = build_addon(settings)
+        register(addon.splynx)
+        token = addon.gateway.tokenize(GatewayCard("4111111111111111", 12, 2031, holder="B")).token
+        n_customers = max(1, n_invoices // 10)
+        with session_scope(addon.sessions) as session:
+            for cid in range(4, 4 + n_customers):
+                session.add(Card(customer_id=cid, token=token, brand="Visa", last4="1111",
+                                 exp_month=12, exp_year=2031, holder_name="B", is_default=True))
+        requests.post(urls["sim"] + "/_sim/config", json={"latency_ms": latency_ms}, timeout=10)
+        run = charging.create_run(addon, admin_id=None, period_from=dt.date(2024, 1, 1),
+                                  period_to=dt.date(2025, 12, 31), filters={}, source="bench")
+        env = {**os.environ, "PYTHONPATH": ROOT, "SPLYNX_IPPAY_CONFIG": "/nonexistent/config.ini",
+               "SPLYNX_IPPAY_SPLYNX_URL": urls["emu"], "SPLYNX_IPPAY_SPLYNX_API_KEY": "sandbox-key",
+               "SPLYNX_IPPAY_SPLYNX_API_SECRET": "sandbox-secret",
+               "SPLYNX_IPPAY_IPPAY_URL": urls["sim"] + "/ippay",
+               "SPLYNX_IPPAY_IPPAY_READ_TIMEOUT": "30", "SPLYNX_IPPAY_DATABASE_URL": database_url,
+               "SPLYNX_IPPAY_WEB_LOG_LEVEL": "WARNING"}
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        started = time.monotonic()
+        worker = subprocess.run([sys.executable, "-m", "splynx_ippay.cli", "worker",
+                                 "--concurrency", str(concurrency), "--exit-when-idle",
+                                 "--poll", "0.05"], cwd=ROOT, env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        elapsed = time.monotonic() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        if worker.returncode:
+            raise RuntimeError(worker.stderr[-2000:])
+        progress = charging.progress(addon, run.id)
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        return {"invoices": n_invoices, "latency_ms": latency_ms, "concurrency": concurrency,
+                "seconds": elapsed, "charged": progress["charged"], "state": progress["state"],
+                "cpu_seconds": cpu, "peak_rss_mb": after.ru_maxrss / 1024}
+    finally:
+        servers.stop()
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller runs (a smoke test)")
+    args = parser.parse_args(argv)
+    small, large, latency = (400, 2000, 200) if args.quick else (2000, 10000, 200)
+    concurrency = 8
+
+    first = _one_run(small, latency, concurrency)
+    bound = small * latency / 1000 / concurrency
+    print(f"charge run: {first['invoices']} invoices, latency {latency} ms, concurrency "
+          f"{concurrency}: {first['seconds']:.1f} s (bound {bound:.0f} s), "
+          f"rate ratio {bound / first['seconds']:.2f} (goal >= 0.90); "
+          f"charged {first['charged']} ({first['state']})")
+    print(f"worker CPU: {first['cpu_seconds'] / first['charged'] * 1000:.1f} s per 1,000 charges; "
+          f"worker peak memory: {first['peak_rss_mb']:.0f} MB (goal < 100 MB)")
+
+    base = _one_run(small, 0, concurrency)
+    big = _one_run(large, 0, concurrency)
+    ratio = big["seconds"] / base["seconds"]
+    print(f"latency 0: {small} invoices {base['seconds']:.1f} s, {large} invoices "
+          f"{big['seconds']:.1f} s: time ratio {ratio:.2f} for {large // small}x the invoices "
+          f"(goal <= 5.5); worker peak memory {big['peak_rss_mb']:.0f} MB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,144 @@
+"""The transaction log, voids and refunds: journal rows, Splynx records, never twice."""
+
+import threading
+
+from sqlalchemy import select
+
+from splynx_ippay.db import session_scope
+from splynx_ippay.models import PaymentAttempt, Refund, StaffAction
+from splynx_ippay.services import refunds
+from splynx_ippay.services.charging import PeriodError  # noqa: F401
+
+from .conftest import run_worker_until_done, save_cards
+from .test_charge_run import PERIOD, post
+
+
+def charged(world):
+    save_cards(world.addon, [1, 2, 3])
+    admin = world.login_admin()
+    assert post(admin, world, "charge/confirm", {**PERIOD, "customer_ids": "1"}).status_code == 302
+    run_worker_until_done(world.addon)
+    with session_scope(world.addon.sessions) as session:
+        attempts = session.execute(select(PaymentAttempt).where(
+            PaymentAttempt.status == "posted").order_by(PaymentAttempt.id)).scalars().all()
+    return admin, attempts
+
+
+def invoice(world, invoice_id):
+    return next(i for i in world.emu_call("state")["invoices"] if int(i["id"]) == invoice_id)
+
+
+def test_log_filters_and_masks(staff_world):
+    admin, attempts = charged(staff_world)
+    url = f"{staff_world.url}/ippay/admin/transactions"
+    page = admin.get(url).text
+    assert all(a.transaction_id in page for a in attempts) and "Visa •••• 1111" in page
+    assert "4111111111111111" not in page and attempts[0].token not in page
+    assert "charge_run" in page and "RECURRING" in page
+    assert admin.get(url, params={"customer_id": "2"}).text.count('data-status="') == 0
+    declined = admin.get(url, params={"outcome": "declined"}).text
+    assert declined.count('data-status="declined"') == 1
+    assert admin.get(url, params={"date_from": "2999-01-01"}).text.count('data-status="') == 0
+    assert "must be a date" in admin.get(url, params={"date_from": "nope"}).text
+    detail = admin.get(f"{url}/{attempts[0].id}").text
+    assert 'id="void-form"' in detail and 'id="refund-form"' in detail
+
+
+def test_void_cancels_the_sale_and_deletes_the_splynx_payment(staff_world):
+    admin, attempts = charged(staff_world)
+    attempt = attempts[0]
+    response = post(admin, staff_world, f"transactions/{attempt.id}/void", {"reason": "asked"})
+    assert response.status_code == 302
+    ledger = staff_world.sim_call("ledger")["transactions"]
+    assert [t["type"] for t in ledger if t["transaction_id"] == attempt.transaction_id].count("VOID") == 1
+    payments = [p for p in staff_world.emu_call("state")["payments"]
+                if p.get("field_1") == attempt.transaction_id]
+    assert payments == [] and invoice(staff_world, attempt.invoice_id)["status"] == "not_paid"
+    rows = refunds.refunds_of(staff_world.addon, attempt.id)
+    assert [(r.kind, r.status, r.admin_id) for r in rows] == [("void", "posted", 1)]
+    # Nothing is left to void or refund.
+    again = post(admin, staff_world, f"transactions/{attempt.id}/void", {})
+    assert again.status_code == 302
+    assert len(refunds.refunds_of(staff_world.addon, attempt.id)) == 1
+    try:
+        refunds.refund(staff_world.addon, attempt.id, 100, 1)
+        raise AssertionError("refund after a void must be refused")
+    except refunds.RefundError as exc:
+        assert "At most 0.00" in str(exc)
+
+
+def test_partial_refunds_never_exceed_the_payment(staff_world):
+    admin, attempts = charged(staff_world)
+    attempt = attempts[0]
+    deposit_before = next(c for c in staff_world.emu_call("state")["customers"]
+                          if int(c["id"]) == 1)["deposit"]
+    assert post(admin, staff_world, f"transactions/{attempt.id}/refund",
+                {"amount": "10.00"}).status_code == 302
+    left = attempt.amount_cents - 1000
+    too_much = post(admin, staff_world, f"transactions/{attempt.id}/refund",
+                    {"amount": f"{left // 100 + 1}.00"})
+    assert too_much.status_code == 302
+    page = admin.get(f"{staff_world.url}/ippay/admin/transactions/{attempt.id}").text
+    assert "At most" in page
+    assert post(admin, staff_world, f"transactions/{attempt.id}/refund",
+                {"amount": f"{left // 100}.{left % 100:02d}"}).status_code == 302
+    rows = refunds.refunds_of(staff_world.addon, attempt.id)
+    assert [(r.kind, r.status, r.amount_cents) for r in rows] == [
+        ("refund", "posted", 1000), ("refund", "posted", left)]
+    assert refunds.refundable_cents(staff_world.addon, refunds.get_attempt(
+        staff_world.addon, attempt.id)) == 0
+    credits = [t for t in staff_world.sim_call("ledger")["transactions"]
+               if t["type"] == "CREDIT" and t["transaction_id"] == attempt.transaction_id]
+    assert sorted(int(t["amount"]) for t in credits) == sorted([1000, left])
+    state = staff_world.emu_call("state")
+    booked = [t for t in state["transactions"] if str(t.get("comment", "")).startswith(
+        f"IPPAY-REFUND-{attempt.transaction_id}")]
+    assert len(booked) == 2 and {t["type"] for t in booked} == {"debit"}
+    deposit_after = next(c for c in state["customers"] if int(c["id"]) == 1)["deposit"]
+    assert round(float(deposit_before) - float(deposit_after), 2) == attempt.amount_cents / 100
+    # The payment stays: the money was received, then given back.
+    assert [p for p in state["payments"] if p.get("field_1") == attempt.transaction_id]
+    with session_scope(staff_world.addon.sessions) as session:
+        actions = [a.action for a in session.execute(select(StaffAction)).scalars()]
+    assert actions.count("refund") == 2
+
+
+def test_simultaneous_refunds_give_money_back_once(staff_world):
+    _, attempts = charged(staff_world)
+    attempt = attempts[0]
+    outcomes = []
+    barrier = threading.Barrier(5)
+
+    def go():
+        barrier.wait()
+        try:
+            outcomes.append(refunds.refund(staff_world.addon, attempt.id, attempt.amount_cents, 1))
+        except refunds.RefundError as exc:
+            outcomes.append(exc)
+
+    threads = [threading.Thread(target=go) for _ in range(5)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    done = [o for o in outcomes if isinstance(o, Refund) and o.status == "posted"]
+    assert len(done) == 1
+    credits = [t for t in staff_world.sim_call("ledger")["transactions"] if t["type"] == "CREDIT"]
+    assert len(credits) == 1
+
+
+def test_an_unknown_refund_is_settled_by_enq_not_resent(staff_world):
+    _, attempts = charged(staff_world)
+    attempt = attempts[0]
+    staff_world.sim_call("faults", {"faults": [{"kind": "timeout_commit", "delay_s": 1.5,
+                                                "types": ["CREDIT"], "count": 1}]})
+    row = refunds.refund(staff_world.addon, attempt.id, 500, 1)
+    assert row.status == "posted"
+    credits = [t for t in staff_world.sim_call("ledger")["transactions"] if t["type"] == "CREDIT"]
+    assert len(credits) == 1
+    staff_world.sim_call("faults", {"faults": [{"kind": "timeout_no_commit", "delay_s": 1.5,
+                                                "types": ["CREDIT"], "count": 1}]})
+    row = refunds.refund(staff_world.addon, attempt.id, 500, 1)
+    assert row.status == "failed"
+    credits = [t for t in staff_world.sim_call("ledger")["transactions"] if t["type"] == "CREDIT"]
+    assert len(credits) == 1
