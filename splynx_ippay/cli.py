@@ -1,4 +1,4 @@
-"""``splynx-ippay``: the add-on's command line (database, registration, reconcile)."""
+"""``splynx-ippay``: the add-on's command line (database, registration, charge runs, checks)."""
 
 import argparse
 import logging
@@ -79,7 +79,10 @@ def cmd_reconcile(settings, args):
 
 def build_parser():
     """The argument parser of every sub-command."""
-    parser = argparse.ArgumentParser(prog="splynx-ippay", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="splynx-ippay",
+        description="The splynx-ippay add-on: database, registration with Splynx, charge runs "
+                    "and checks.")
     parser.add_argument("--config", help="config.ini to read (default: $SPLYNX_IPPAY_CONFIG "
                                          "or /etc/splynx-ippay/config.ini)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
