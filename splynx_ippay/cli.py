@@ -66,14 +66,20 @@ def cmd_unregister(settings, args):
 
 
 def cmd_reconcile(settings, args):
-    """Settle unknown outcomes by ENQ and record approved payments in Splynx."""
-    from .services.journal import reconcile
+    """Settle unknown outcomes by ENQ and record approved payments and refunds in Splynx."""
+    from .services import journal, refunds
 
-    counts = reconcile(_addon(settings), min_age_seconds=args.min_age)
-    if not counts:
+    addon = _addon(settings)
+    min_age = args.min_age
+    if min_age is None:
+        min_age = settings["IPPAY_READ_TIMEOUT"] + 15
+    results = (("payments", journal.reconcile(addon, min_age_seconds=min_age)),
+               ("refunds", refunds.reconcile(addon, min_age_seconds=min_age)))
+    if not any(counts for _, counts in results):
         print("nothing to reconcile")
-    for status, count in sorted(counts.items()):
-        print(f"{status}: {count}")
+    for what, counts in results:
+        for status, count in sorted(counts.items()):
+            print(f"{what} {status}: {count}")
     return 0
 
 

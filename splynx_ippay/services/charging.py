@@ -51,6 +51,9 @@ MAX_PERIOD_DAYS = 366
 #: Without a heartbeat for this long a worker on another host is taken for dead.
 LEASE_SECONDS = 60.0
 HEARTBEAT_SECONDS = 2.0
+#: How often a worker finishes portal, refill and direct-link attempts left half-way (an
+#: unknown outcome, an approval Splynx did not take), as ``splynx-ippay reconcile`` does.
+RECONCILE_SECONDS = 60.0
 
 
 class PeriodError(ValueError):
@@ -395,6 +398,7 @@ class Worker:
         self.stop_event = threading.Event()
         self._last_beat = 0.0
         self._last_check = 0.0
+        self._last_reconcile = 0.0
 
     # -- bookkeeping --
 
@@ -413,8 +417,14 @@ class Worker:
             return
         self._last_beat = now
         with session_scope(self.addon.sessions) as session:
-            session.execute(update(ChargeWorker).where(ChargeWorker.token == self.token)
-                            .values(heartbeat_at=utcnow()))
+            beat = session.execute(update(ChargeWorker).where(ChargeWorker.token == self.token)
+                                   .values(heartbeat_at=utcnow())).rowcount
+            if beat != 1:
+                # Taken for dead while stalled: the items it held went to others (its late
+                # results are dropped by the claim token). Come back to life, or every item
+                # it claims from now on would be taken over at once while it charges it.
+                log.warning("worker %s was taken for dead; registering again", self.token)
+                session.add(ChargeWorker(token=self.token, host=self.host, pid=os.getpid()))
 
     def _dead_tokens(self, session, tokens):
         """Which of the claim ``tokens`` belong to workers that are gone."""
@@ -600,6 +610,17 @@ class Worker:
                 log.info("charge run %s done", run.id)
         return active
 
+    def reconcile_leftovers(self):
+        """Settle and post the other channels' attempts left half-way (journal.reconcile);
+        several workers may do it at once, the journal's compare-and-set keeps it safe."""
+        try:
+            counts = journal.reconcile(self.addon)
+        except Exception:  # noqa: BLE001 - a failed pass is retried next time; charging goes on
+            log.exception("reconciling left-over attempts failed")
+            return
+        if counts:
+            log.info("reconciled left-over attempts: %s", counts)
+
     # -- the loop --
 
     def run(self, exit_when_idle=False, on_tick=None):
@@ -628,6 +649,9 @@ class Worker:
                         concurrency = charge_concurrency(self.addon)
                         self.slots.resize(concurrency)
                         pool._max_workers = max(pool._max_workers, min(3 * concurrency, 128))
+                if time.monotonic() - self._last_reconcile > RECONCILE_SECONDS:
+                    self._last_reconcile = time.monotonic()
+                    self.reconcile_leftovers()
                 expanded = self.expand_step() if len(in_flight) < 3 * concurrency else False
                 # Claim in batches and keep up to one batch waiting behind the running
                 # charges: fewer, larger claim transactions, and no idle thread.
@@ -802,7 +826,7 @@ def _start(addon, item, run, worker):
     try:
         attempt = journal.open_attempt(
             addon, kind=AttemptKind.INVOICE, customer_id=invoice.customer_id,
-            amount_cents=invoice.due_cents, card=card, channel="charge_run",
+            amount_cents=invoice.due_cents, card=card, channel=journal.CHARGE_RUN_CHANNEL,
             document_id=invoice.id, document_number=invoice.number,
             request_key=_item_key(item.id), origin="RECURRING", admin_id=run.admin_id)
     except journal.AttemptInProgress as exc:
@@ -810,8 +834,9 @@ def _start(addon, item, run, worker):
                 f"Another payment of this invoice is in progress "
                 f"({exc.attempt.channel}, {exc.attempt.transaction_id}); not charged twice.")
         return None
-    if attempt.status != S.CREATED.value:
-        # The request key found an attempt made for this item before: carry it on.
+    if attempt.status != S.CREATED.value or getattr(attempt, "reused", False):
+        # The request key found an attempt made for this item before (by this worker or
+        # one taken for dead that may still be sending it): carry it on.
         return _carry_on(addon, attempt, worker, record=True, item_id=item.id)
     # The item finds this attempt again by its request key; the item row itself is
     # written once, with the outcome (one write fewer per invoice).

@@ -15,10 +15,11 @@ Invariants (design.md §3), each relied on below:
 """
 
 import datetime as dt
+import functools
 import logging
 import time
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..db import session_scope
@@ -26,7 +27,7 @@ from ..ippay import (
     GatewayError, GatewayNotSentError, GatewayRequestError, GatewayUnknownOutcomeError,
     new_transaction_id,
 )
-from ..models import AttemptKind, AttemptStatus as S, PaymentAttempt, utcnow
+from ..models import AttemptKind, AttemptStatus, AttemptStatus as S, PaymentAttempt, utcnow
 from ..splynx import SplynxError
 from ..money import format_cents
 
@@ -34,6 +35,15 @@ log = logging.getLogger(__name__)
 
 #: Pauses between ENQ tries while a customer waits for an unknown outcome.
 ENQ_BACKOFF = (0.5, 1.5)
+
+
+class AttemptMoved(Exception):
+    """Another process moved the attempt on first (compare-and-set lost); ``attempt`` is the
+    attempt as it stands now."""
+
+    def __init__(self, attempt):
+        super().__init__(f"attempt {attempt.transaction_id} is already {attempt.status}")
+        self.attempt = attempt
 
 
 class AttemptInProgress(Exception):
@@ -89,6 +99,9 @@ def open_attempt(addon, *, kind, customer_id, amount_cents, card, channel, docum
                                    .order_by(PaymentAttempt.id)).scalars().all()
         by_request = [a for a in existing if request_key and a.request_key == request_key]
         if by_request:
+            # Opened by an earlier submission of the same form, which may be charging it
+            # right now: the caller must not charge it as its own.
+            by_request[0].reused = True
             return by_request[0]
         if existing:
             raise AttemptInProgress(existing[0]) from None
@@ -108,30 +121,79 @@ def find_by_request_key(addon, customer_id, request_key):
         ).scalar_one_or_none()
 
 
-def _save(addon, attempt, status=None, note=None, **fields):
-    """Apply a status move and fields to the attempt and commit them."""
+def _load(addon, attempt_id):
     with session_scope(addon.sessions) as session:
-        row = session.get(PaymentAttempt, attempt.id)
-        for name, value in fields.items():
-            setattr(row, name, value)
-        if status is not None:
-            row.move_to(status, note)
-        session.flush()
-        session.refresh(row)
-        return row
+        return session.get(PaymentAttempt, attempt_id)
+
+
+def _save(addon, attempt, status=None, note=None, **fields):
+    """Apply a status move and fields to the attempt and commit them.
+
+    A status move is a compare-and-set: it happens only while the attempt still has the
+    status the caller read (``attempt.status``). The conditional UPDATE comes first, so it
+    also locks the row (the whole file on SQLite) until the commit. When another process
+    (a second submit, a stalled worker, reconcile) moved the attempt meanwhile, nothing is
+    written and :class:`AttemptMoved` carries the attempt as it is now.
+    """
+    with session_scope(addon.sessions) as session:
+        if status is not None and session.execute(
+                update(PaymentAttempt)
+                .where(PaymentAttempt.id == attempt.id, PaymentAttempt.status == attempt.status)
+                .values(updated_at=utcnow())
+                .execution_options(synchronize_session=False)).rowcount != 1:
+            row = None
+        else:
+            row = session.get(PaymentAttempt, attempt.id)
+            for name, value in fields.items():
+                setattr(row, name, value)
+            if status is not None:
+                row.move_to(status, note)
+            session.flush()
+            session.refresh(row)
+    if row is None:
+        current = _load(addon, attempt.id)
+        log.warning("attempt %s: not moved %s → %s, another process has it at %s",
+                    attempt.transaction_id, attempt.status, AttemptStatus(status).value,
+                    current.status)
+        raise AttemptMoved(current)
+    return row
 
 
 def abandon(addon, attempt, reason):
-    """Close an attempt that was never sent (for example, the invoice was paid meanwhile)."""
-    return _save(addon, attempt, S.FAILED, reason, message=reason)
+    """Close an attempt that was never sent (for example, the invoice was paid meanwhile).
+
+    Only an attempt still ``created``: if another process has sent it meanwhile, it is
+    left alone and returned as it is (never failed while its SALE may be approved).
+    """
+    if attempt.state != S.CREATED:
+        return _load(addon, attempt.id)
+    try:
+        return _save(addon, attempt, S.FAILED, reason, message=reason)
+    except AttemptMoved as exc:
+        return exc.attempt
 
 
+def _yield_when_moved(step):
+    """Run a journal step; when another process moved the attempt first, stop and return
+    the attempt as that process left it (it finishes the job: no second SALE, no second post)."""
+    @functools.wraps(step)
+    def wrapper(addon, attempt, *args, **kwargs):
+        try:
+            return step(addon, attempt, *args, **kwargs)
+        except AttemptMoved as exc:
+            return exc.attempt
+
+    return wrapper
+
+
+@_yield_when_moved
 def charge(addon, attempt):
     """Charge an opened attempt's token once, settle the outcome, and post an approval.
 
     Returns the attempt as it ends: posted, post_pending, declined, failed, or unknown when
     neither the SALE nor ENQ could tell what happened (reconcile settles it later).
     """
+    # Whoever moves it from created to sent sends it; anyone else must not (AttemptMoved).
     attempt = _save(addon, attempt, S.SENT)
     try:
         result = addon.gateway.sale(attempt.transaction_id, attempt.amount_cents,
@@ -165,6 +227,7 @@ def _record_result(addon, attempt, result, note=None):
     return _save(addon, attempt, S.DECLINED, note, **fields)
 
 
+@_yield_when_moved
 def settle(addon, attempt, backoff=()):
     """Ask the gateway (ENQ, same TransactionID) what became of an attempt that was sent.
 
@@ -188,6 +251,7 @@ def settle(addon, attempt, backoff=()):
     return attempt
 
 
+@_yield_when_moved
 def post(addon, attempt):
     """Record an approved attempt as exactly one Splynx payment.
 
@@ -200,6 +264,9 @@ def post(addon, attempt):
         # and Splynx searches one customer's payments instead of all of them.
         found = splynx.find_payments(customer_id=attempt.customer_id,
                                      field_1=attempt.transaction_id)
+        # Checked here too: a search that ignored the filter must not pass another
+        # payment off as this one (the approval would never be recorded).
+        found = [p for p in found if p.field_1 == attempt.transaction_id]
         if found:
             payment_id = found[0].id
         else:
@@ -228,12 +295,18 @@ def post(addon, attempt):
                  splynx_payment_id=payment_id, post_tries=attempt.post_tries + 1)
 
 
+#: Attempts of charge runs belong to the worker that claimed them: it finishes them itself,
+#: and takes over those of a worker that died (services/charging.py). A worker may hold an
+#: attempt as sent while it waits for a free gateway slot, longer than any age limit here.
+CHARGE_RUN_CHANNEL = "charge_run"
+
+
 def reconcile(addon, min_age_seconds=None, limit=500):
     """Finish every attempt left half-way: settle sent/unknown by ENQ, post approvals.
 
     Attempts younger than ``min_age_seconds`` (default: the gateway read timeout plus a
-    margin) are left alone: a web request may still be waiting on them. Returns a count
-    per resulting status.
+    margin) are left alone: a web request may still be waiting on them. Charge-run attempts
+    are the worker's (:data:`CHARGE_RUN_CHANNEL`). Returns a count per resulting status.
     """
     if min_age_seconds is None:
         min_age_seconds = addon.settings["IPPAY_READ_TIMEOUT"] + 15
@@ -244,6 +317,7 @@ def reconcile(addon, min_age_seconds=None, limit=500):
             .where(PaymentAttempt.status.in_([s.value for s in
                                               (S.CREATED, S.SENT, S.UNKNOWN, S.APPROVED, S.POST_PENDING)]))
             .where(PaymentAttempt.updated_at <= cutoff)
+            .where(PaymentAttempt.channel != CHARGE_RUN_CHANNEL)
             .order_by(PaymentAttempt.id).limit(limit)
         ).scalars().all()
     counts = {}

@@ -252,7 +252,7 @@ def pay_document(addon, kind, customer_id, number, *, card_id=None, new_card=Non
     except journal.AttemptInProgress:
         raise PaymentError(f"A payment for {label} {document.number} is already being processed. "
                            "Please wait a moment and reload the page.") from None
-    if attempt.state != S.CREATED:
+    if attempt.state != S.CREATED or getattr(attempt, "reused", False):
         return attempt  # submitted twice at once: the other request is charging it
     # Under the lock, read the document again: a payment that just finished shows here.
     try:
@@ -312,6 +312,6 @@ def refill(addon, customer_id, amount_cents, *, card_id=None, new_card=None, req
     except journal.AttemptInProgress:
         raise PaymentError("Another payment to your balance is being processed. "
                            "Please wait a moment and reload the page.") from None
-    if attempt.state != S.CREATED:
-        return attempt
+    if attempt.state != S.CREATED or getattr(attempt, "reused", False):
+        return attempt  # submitted twice at once: the other request is charging it
     return journal.charge(addon, attempt)

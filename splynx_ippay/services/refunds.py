@@ -93,7 +93,9 @@ def refundable_cents(addon, attempt):
 def can_void(addon, attempt, today=None):
     """Whether ``attempt`` may still be voided: approved today, nothing refunded yet."""
     today = today or utcnow().date()
-    return (attempt.status in (S.APPROVED.value, S.POST_PENDING.value, S.POSTED.value)
+    # Only once posted: a void deletes the Splynx payment, and one not yet recorded
+    # would be recorded after the void by the journal's retry (money booked, none taken).
+    return (attempt.status == S.POSTED.value
             and attempt.approval and attempt.created_at.date() == today
             and refundable_cents(addon, attempt) == attempt.amount_cents)
 
@@ -138,6 +140,9 @@ def _open(addon, attempt_id, kind, amount_cents, admin_id, reason):
                               f"(of {format_cents(attempt.amount_cents)}).")
         if kind == "void" and (left != attempt.amount_cents or amount_cents != left):
             raise RefundError("A payment that was partly refunded can no longer be voided.")
+        if kind == "void" and attempt.status != S.POSTED.value:
+            raise RefundError("This payment is not yet recorded in Splynx, so it cannot be "
+                              "voided yet; try again once it is recorded, or refund it.")
         session.commit()
         return refund, attempt
     except IntegrityError:
@@ -243,7 +248,9 @@ def post(addon, refund_row):
         if refund_row.kind == "void":
             payment_id = attempt.splynx_payment_id
             if payment_id is None:
-                found = splynx.find_payments(field_1=attempt.transaction_id)
+                found = [p for p in splynx.find_payments(customer_id=attempt.customer_id,
+                                                         field_1=attempt.transaction_id)
+                         if p.field_1 == attempt.transaction_id]
                 payment_id = found[0].id if found else None
             if payment_id is not None:
                 try:

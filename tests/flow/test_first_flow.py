@@ -300,3 +300,27 @@ def test_no_card_number_or_cvv_is_kept_logged_or_sent_to_splynx(world, caplog):
         assert not any(word.search(body) for body in splynx_bodies), f"CVV {cvv} sent to Splynx"
         assert not re.search(rf"<CVV2>\s*{cvv}", caplog.text), f"CVV {cvv} logged"
     assert "<CardNum" in caplog.text, "the gateway transcript is logged (scrubbed)"
+
+
+def test_the_worker_records_an_approval_splynx_missed(world):
+    """A portal payment whose Splynx post failed is posted by the charge worker's periodic
+    pass, once, without a second charge."""
+    import datetime as dt
+
+    from sqlalchemy import update
+
+    from splynx_ippay.models import PaymentAttempt, utcnow
+    from splynx_ippay.services.charging import Worker
+
+    alice = world.login("alice")
+    add_card(world, alice)
+    invoice = approving_invoice(world, 1)
+    world.emu_call("faults", {"status": 500, "path_regex": "finance/payments$", "method": "POST",
+                              "count": 1})
+    assert "Payment approved." in pay(world, alice, invoice["number"]).text
+    # Old enough that no web request can still be waiting on it.
+    with world.addon.engine.begin() as connection:
+        connection.execute(update(PaymentAttempt).values(
+            updated_at=utcnow() - dt.timedelta(minutes=5)))
+    Worker(world.addon, concurrency=1, poll=0.05).run(exit_when_idle=True)
+    assert len(sales(world)) == 1 and len(payments_for(world, invoice["id"])) == 1

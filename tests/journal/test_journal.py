@@ -211,3 +211,77 @@ def test_a_process_killed_mid_payment_is_settled_by_enq_and_posted_once(
     ledger = sim(ippay_sim, "ledger")["transactions"]
     assert [t["type"] for t in ledger].count("SALE") == 1
     assert len(splynx_payments(splynx_emu, invoice.id)) == 1
+
+
+# --- compare-and-set: one process moves an attempt, a stale one never overwrites it --------
+
+def sales_of(ippay_sim, transaction_id):
+    return [t for t in sim(ippay_sim, "ledger")["transactions"]
+            if t["type"] == "SALE" and t["transaction_id"] == transaction_id]
+
+
+def test_a_stale_abandon_never_fails_a_sale_in_flight(addon, ippay_sim, splynx_emu):
+    """A request that read the attempt as created (then found Splynx silent, or the invoice
+    changed) must not mark it failed while another process has its SALE at the gateway:
+    the approval would be dropped and the invoice unlocked for a second charge."""
+    card, invoice = saved_card(addon), unpaid_invoice(addon)
+    attempt = open_for(addon, card, invoice, request_key="form-stale")
+    stale = load(addon, attempt.id)
+    sim(ippay_sim, "faults", {"faults": [{"kind": "timeout_commit", "delay_s": 1.0,
+                                          "types": ["SALE"], "count": 1}]})
+    outcome = {}
+    charging = threading.Thread(target=lambda: outcome.update(
+        attempt=journal.charge(addon, attempt)))
+    charging.start()
+    for _ in range(200):
+        if sales_of(ippay_sim, attempt.transaction_id):
+            break
+        time.sleep(0.02)
+    left = journal.abandon(addon, stale, "Splynx did not answer before charging")
+    charging.join()
+    assert left.status == S.SENT.value
+    assert outcome["attempt"].status == S.POSTED.value
+    assert load(addon, attempt.id).status == S.POSTED.value
+    assert len(sales_of(ippay_sim, attempt.transaction_id)) == 1
+    assert len(splynx_payments(splynx_emu, invoice.id)) == 1
+
+
+def test_the_same_form_sent_twice_is_charged_by_one_request_only(addon, ippay_sim, splynx_emu):
+    """The second submit of a form finds the first one's attempt still created (the first
+    request is re-reading the invoice): it shows that attempt and charges nothing."""
+    from splynx_ippay.services import payments
+
+    card, invoice = saved_card(addon), unpaid_invoice(addon)
+    first = open_for(addon, card, invoice, request_key="form-twice")
+    second = payments.pay_invoice(addon, invoice.customer_id, invoice.number, card.id,
+                                  request_key="form-twice")
+    assert second.id == first.id and sales_of(ippay_sim, first.transaction_id) == []
+    assert journal.charge(addon, first).status == S.POSTED.value
+    # A stale copy charged again (a worker resuming late) sends nothing either.
+    assert journal.charge(addon, first).status == S.POSTED.value
+    assert len(sales_of(ippay_sim, first.transaction_id)) == 1
+    assert len(splynx_payments(splynx_emu, invoice.id)) == 1
+
+
+def test_simultaneous_charges_of_one_attempt_send_one_sale(addon, ippay_sim, splynx_emu):
+    card, invoice = saved_card(addon), unpaid_invoice(addon)
+    attempt = open_for(addon, card, invoice)
+    barrier = threading.Barrier(4)
+    outcomes = []
+
+    def go():
+        barrier.wait()
+        try:
+            outcomes.append(journal.charge(addon, attempt))
+        except Exception as exc:  # noqa: BLE001 - any exception is a failure of the test
+            outcomes.append(exc)
+
+    threads = [threading.Thread(target=go) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert all(isinstance(o, PaymentAttempt) for o in outcomes), outcomes
+    assert load(addon, attempt.id).status == S.POSTED.value
+    assert len(sales_of(ippay_sim, attempt.transaction_id)) == 1
+    assert len(splynx_payments(splynx_emu, invoice.id)) == 1

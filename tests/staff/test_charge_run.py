@@ -164,3 +164,47 @@ def test_emulator_charge_button_and_modules_edit_open_the_addon(staff_world):
                       if p["name"] == "ippay_admin_charge")}).text
     assert 'src="/ippay/admin/charge"' in framed
     assert admin.get(f"{staff_world.url}/ippay/admin/charge").ok
+
+
+def test_a_stalled_worker_taken_for_dead_changes_nothing_and_comes_back(staff_world):
+    """Worker A claims an item and stalls past the lease; B takes it over and charges it.
+    A's late work must not charge again nor overwrite the item, and A registers again
+    instead of having every later claim taken from under it."""
+    import datetime as dt
+
+    from splynx_ippay.models import ChargeWorker
+    from splynx_ippay.services import charging
+
+    addon = staff_world.addon
+    save_cards(addon, [1])
+    run = charging.create_run(addon, admin_id=1, period_from=dt.date(2024, 1, 1),
+                              period_to=dt.date(2024, 12, 31), filters={"customer_ids": [1]})
+    stalled = charging.Worker(addon, concurrency=1, run_ids=[run.id], settle_after=0,
+                              retry_after=0, lease=5, poll=0)
+    stalled._register()
+    while stalled.expand_step():
+        pass
+    [item_id] = stalled.claim(1)
+    with session_scope(addon.sessions) as session:
+        session.execute(ChargeWorker.__table__.update().where(ChargeWorker.token == stalled.token)
+                        .values(heartbeat_at=dt.datetime(2000, 1, 1)))
+    rescuer = charging.Worker(addon, concurrency=1, run_ids=[run.id], settle_after=0,
+                              retry_after=0, lease=5, poll=0)
+    rescuer._register()
+    assert rescuer.recover() == 1
+    assert rescuer.claim(10)[:1] == [item_id]
+    charging.process_item(addon, item_id, rescuer)
+    before = [i for i in charging.items(addon, run.id) if i.id == item_id][0]
+    assert before.status == "charged"
+    # A wakes up and carries on with the item it claimed.
+    charging.process_item(addon, item_id, stalled)
+    after = [i for i in charging.items(addon, run.id) if i.id == item_id][0]
+    assert (after.status, after.transaction_id, after.message) == \
+        (before.status, before.transaction_id, before.message)
+    sales = [t for t in staff_world.sim_call("ledger")["transactions"]
+             if t["type"] == "SALE" and t["transaction_id"] == before.transaction_id]
+    assert len(sales) == 1
+    stalled._last_beat = 0.0
+    stalled._heartbeat()
+    with session_scope(addon.sessions) as session:
+        assert session.get(ChargeWorker, stalled.token) is not None

@@ -142,3 +142,37 @@ def test_an_unknown_refund_is_settled_by_enq_not_resent(staff_world):
     assert row.status == "failed"
     credits = [t for t in staff_world.sim_call("ledger")["transactions"] if t["type"] == "CREDIT"]
     assert len(credits) == 1
+
+
+def test_a_payment_not_yet_in_splynx_is_not_voided(staff_world):
+    """A void deletes the Splynx payment; an approval still waiting to be posted would be
+    posted after the void (money booked that was never taken), so it is refused."""
+    import pytest
+
+    from splynx_ippay.models import AttemptKind
+    from splynx_ippay.services import journal
+
+    save_cards(staff_world.addon, [1])
+    addon = staff_world.addon
+    with session_scope(addon.sessions) as session:
+        from splynx_ippay.models import Card
+        card = session.execute(select(Card).where(Card.customer_id == 1)).scalars().first()
+    bill = next(i for i in addon.splynx.list_invoices(customer_id=1, status="not_paid")
+                if i.due_cents % 100 == 0)
+    staff_world.emu_call("faults", {"status": 500, "path_regex": "finance/payments$",
+                                    "method": "POST", "count": 1})
+    attempt = journal.charge(addon, journal.open_attempt(
+        addon, kind=AttemptKind.INVOICE, customer_id=1, amount_cents=bill.due_cents, card=card,
+        channel="test", document_id=bill.id, document_number=bill.number))
+    assert attempt.status == "post_pending"
+    assert not refunds.can_void(addon, attempt)
+    with pytest.raises(refunds.RefundError):
+        refunds.void(addon, attempt.id, 1)
+    assert journal.reconcile(addon, min_age_seconds=0) == {"posted": 1}
+    # Posted now: the void goes through and takes the payment away again.
+    assert refunds.void(addon, attempt.id, 1).status == "posted"
+    ledger = staff_world.sim_call("ledger")["transactions"]
+    assert [t["type"] for t in ledger if t["transaction_id"] == attempt.transaction_id] \
+        == ["SALE", "VOID"]
+    assert [p for p in staff_world.emu_call("state")["payments"]
+            if p.get("field_1") == attempt.transaction_id] == []
