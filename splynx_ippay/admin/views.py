@@ -360,3 +360,50 @@ def _flash_result(row):
         flash(f"{what}: the gateway's answer is not known yet; it will be asked again.", "warning")
     else:
         flash(f"{what} failed: {row.message or row.last_error}", "danger")
+
+
+# --- one invoice, from Splynx's admin invoice lists (action link) -----------------------------
+
+def _admin_invoice(addon, number):
+    """The invoice with this number, whoever's it is, or None."""
+    number = (number or "").strip()
+    if not number or len(number) > 40:
+        return None
+    invoice = addon.splynx.find_invoice_by_number(number)
+    return None if invoice is None or invoice.status == "deleted" else invoice
+
+
+@bp.route("/invoice", methods=["GET", "POST"])
+@admin_required
+def invoice(admin_id):
+    """An invoice as staff see it from Splynx: pay it with the customer's saved card (the
+    customer asked by phone, say), and the direct pay links to send the customer."""
+    from ..portal.forms import new_request_key
+    from ..services import cards as card_service, payments
+
+    addon = _addon()
+    try:
+        document = _admin_invoice(addon, request.values.get("item_id"))
+    except SplynxError as exc:
+        return render_template("admin/invoice.html", problem=str(exc)), 503
+    if document is None:
+        return render_template("admin/invoice.html", problem=None, document=None), 404
+    saved = [c for c in card_service.list_cards(addon, document.customer_id) if not c.is_expired()]
+    card = saved[0] if saved else None  # the default card comes first
+    result = error = None
+    if request.method == "POST" and card is not None:
+        try:
+            result = payments.pay_document(
+                addon, "invoice", document.customer_id, document.number, card_id=card.id,
+                request_key=request.form.get("request_key") or None, channel="admin",
+                admin_id=admin_id)
+        except payments.PaymentError as exc:
+            error = str(exc)
+        else:
+            audit.record(addon, admin_id, "invoice_paid", f"invoice {document.number}",
+                         attempt=result.id, status=result.status)
+            document = addon.splynx.get_invoice(document.id)
+    links = [payments.direct_link(addon, "invoice", document, by=by) for by in ("id", "number")]
+    return render_template("admin/invoice.html", problem=None, document=document, card=card,
+                           result=result, error=error, links=links,
+                           request_key=new_request_key())

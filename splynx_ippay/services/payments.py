@@ -225,11 +225,12 @@ def _card_for(addon, customer_id, card_id=None, new_card=None):
 
 
 def pay_document(addon, kind, customer_id, number, *, card_id=None, new_card=None,
-                 request_key=None, channel="portal", document=None):
+                 request_key=None, channel="portal", document=None, admin_id=None):
     """Charge the amount due on the customer's invoice or proforma.
 
     Pays with the saved card ``card_id`` or with ``new_card`` (:class:`NewCard`: tokenised
-    first, kept only if ``new_card.save``). Returns the journal attempt as it ends (see
+    first, kept only if ``new_card.save``); ``admin_id`` is the administrator paying on the
+    customer's behalf, if any. Returns the journal attempt as it ends (see
     :func:`journal.charge`). Raises :class:`PaymentError` subclasses when nothing was
     charged for a reason the customer should read.
     """
@@ -248,7 +249,8 @@ def pay_document(addon, kind, customer_id, number, *, card_id=None, new_card=Non
         attempt = journal.open_attempt(
             addon, kind=_attempt_kind(kind), customer_id=customer_id,
             amount_cents=document.due_cents, card=card, channel=channel,
-            document_id=document.id, document_number=document.number, request_key=request_key)
+            document_id=document.id, document_number=document.number, request_key=request_key,
+            admin_id=admin_id)
     except journal.AttemptInProgress:
         raise PaymentError(f"A payment for {label} {document.number} is already being processed. "
                            "Please wait a moment and reload the page.") from None
