@@ -123,12 +123,13 @@ def any_database_url(request, tmp_path):
 class World:
     """The emulator and the add-on on one origin (``url``), the simulator beside it."""
 
-    def __init__(self, front_server, sim_server, splynx_app, addon):
+    def __init__(self, front_server, sim_server, splynx_app, addon, config):
         self.front = front_server
         self.url = front_server.url
         self.sim = sim_server
         self.splynx_app = splynx_app
         self.addon = addon
+        self.config = config
 
     def sim_call(self, path, payload=None):
         import requests
@@ -160,9 +161,32 @@ class World:
     def login_admin(self):
         return self.login("admin", place="admin")
 
+    def store(self):
+        """The emulator's data, for tests that set up many invoices directly."""
+        return self.splynx_app.extensions["splynx_store"]
 
-def build_world(database_url, **settings):
-    """Start simulator, emulator and add-on; the caller stops ``world.front`` and ``.sim``."""
+    def env(self):
+        """Environment for a worker or CLI subprocess talking to this world."""
+        import os
+
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        return {**os.environ, "PYTHONPATH": root, "SPLYNX_IPPAY_CONFIG": "/nonexistent/config.ini",
+                "SPLYNX_IPPAY_SPLYNX_URL": self.url, "SPLYNX_IPPAY_SPLYNX_API_KEY": "sandbox-key",
+                "SPLYNX_IPPAY_SPLYNX_API_SECRET": "sandbox-secret",
+                "SPLYNX_IPPAY_IPPAY_URL": self.sim.url + "/ippay",
+                "SPLYNX_IPPAY_IPPAY_READ_TIMEOUT": str(self.config["IPPAY_READ_TIMEOUT"]),
+                "SPLYNX_IPPAY_IPPAY_CONNECT_TIMEOUT": "2",
+                "SPLYNX_IPPAY_DATABASE_URL": self.config["DATABASE_URL"],
+                "SPLYNX_IPPAY_WEB_LOG_LEVEL": "WARNING"}
+
+    def stop(self):
+        self.front.stop()
+        self.sim.stop()
+
+
+def build_world(database_url, splynx_config=None, csrf=True, **settings):
+    """Start simulator, emulator (``splynx_config``: e.g. extra invoices) and add-on;
+    the caller calls ``world.stop()``. ``csrf=False`` spares API-like tests the form tokens."""
     from sandbox.front import Front
     from sandbox.ippay import create_app as create_sim
     from sandbox.splynx import create_app as create_splynx
@@ -171,7 +195,7 @@ def build_world(database_url, **settings):
     from splynx_ippay.config import validate
 
     sim = BackgroundServer(create_sim()).start()
-    splynx_app = create_splynx()
+    splynx_app = create_splynx(splynx_config or {})
     front = BackgroundServer(Front(splynx_app)).start()
     config = validate({
         "SPLYNX_URL": front.url, "SPLYNX_API_KEY": "sandbox-key",
@@ -180,11 +204,11 @@ def build_world(database_url, **settings):
         "DATABASE_URL": database_url, "WEB_SECRET_KEY": "test-secret", **settings,
     })
     addon = build_addon(config)
-    front.app.addon_app = create_app({**config, "ADDON": addon})
+    front.app.addon_app = create_app({**config, "ADDON": addon, "WTF_CSRF_ENABLED": csrf})
     from splynx_ippay.services.registration import register
 
     register(addon.splynx)
-    return World(front, sim, splynx_app, addon)
+    return World(front, sim, splynx_app, addon, config)
 
 
 @pytest.fixture
@@ -192,5 +216,4 @@ def world(database_url):
     """Simulator, emulator and add-on on loopback, registered, with a fresh SQLite journal."""
     world = build_world(database_url)
     yield world
-    world.front.stop()
-    world.sim.stop()
+    world.stop()
