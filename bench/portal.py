@@ -17,11 +17,10 @@ import statistics
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 import requests
 
-from sandbox.stack import NGINX_CONF, NGINX_SNIPPET, ROOT, Stack, wait_for
+from sandbox.stack import NGINX_SNIPPET, ROOT, Stack
 
 GUNICORN_CONF = ROOT / "etc" / "splynx-ippay" / "gunicorn.conf.py"
 
@@ -45,38 +44,22 @@ class BenchStack(Stack):
     """The demo stack, with both apps under gunicorn as the package configures it."""
 
     def _gunicorn(self, name, target, socket):
-        gunicorn = shutil.which("gunicorn", path=str(Path(self.python).parent)) or "gunicorn"
         # Command-line settings win over the config file: only the socket's place differs.
-        return self._spawn(name, [gunicorn, "--config", str(GUNICORN_CONF),
+        return self._spawn(name, [self.gunicorn(), "--config", str(GUNICORN_CONF),
                                   "--bind", f"unix:{socket}", target])
 
     def start(self):
-        self.state.mkdir(parents=True, exist_ok=True)
-        (self.state / "config.ini").touch()
-        splynx = self._spawn("splynx", [self.python, "-m", "sandbox.splynx",
-                                        "--port", str(self.splynx_port)])
-        ippay = self._spawn("ippay", [self.python, "-m", "sandbox.ippay",
-                                      "--port", str(self.ippay_port)])
-        wait_for(f"{self.splynx_url}/api/2.0/admin/api/check", process=splynx)
-        wait_for(f"{self.ippay_url}/_sim/health", process=ippay)
-        self._cli("db", "upgrade")
-        self._cli("register")
+        self.start_sandboxes()
         self._gunicorn("addon", "splynx_ippay.wsgi:app", self.state / "web.sock")
         self._gunicorn("hello", "bench.portal:hello_app", self.state / "hello.sock")
-        (self.state / "nginx-tmp").mkdir(exist_ok=True)
+        self._write_nginx_conf()
+        # The package's snippet, pointed at this run's socket, and the same for "hello".
         snippet = NGINX_SNIPPET.read_text().replace("unix:/run/splynx-ippay/web.sock",
                                                     f"unix:{self.state}/web.sock")
         hello = snippet.split("location = /ippay")[0].replace("location /ippay/", "location /hello/")
         hello = hello.replace(f"unix:{self.state}/web.sock", f"unix:{self.state}/hello.sock")
         (self.state / "splynx-ippay.conf").write_text(snippet + "\n" + hello)
-        import os
-
-        user = "user root;" if os.geteuid() == 0 else ""
-        (self.state / "nginx.conf").write_text(NGINX_CONF.format(
-            user=user, state=self.state, port=self.port, splynx_port=self.splynx_port))
-        nginx = self._spawn("nginx", ["nginx", "-p", str(self.state), "-c",
-                                      str(self.state / "nginx.conf"), "-g", "daemon off;"])
-        wait_for(self.front + "/portal/login", process=nginx)
+        self.start_nginx()
         for path in ("/ippay/static/ippay.css", "/hello/"):
             _wait_ok(self.front + path, self.processes)
         return self

@@ -141,8 +141,8 @@ class Stack:
                                  splynx_port=self.splynx_port)
         (self.state / "nginx.conf").write_text(conf)
 
-    def start(self):
-        """Start everything, seeded, and wait until the front answers."""
+    def start_sandboxes(self):
+        """Start the emulator and the simulator, migrate the database and register."""
         self.state.mkdir(parents=True, exist_ok=True)
         (self.state / "config.ini").touch()
         splynx = self._spawn("splynx", [self.python, "-m", "sandbox.splynx",
@@ -153,16 +153,27 @@ class Stack:
         wait_for(f"{self.ippay_url}/_sim/health", process=ippay)
         self._cli("db", "upgrade")
         self._cli("register")
-        gunicorn = shutil.which("gunicorn", path=str(Path(self.python).parent)) or "gunicorn"
-        addon = self._spawn("addon", [gunicorn, "--workers", str(self.workers), "--threads", "4",
-                                      "--bind", f"127.0.0.1:{self.addon_port}",
+
+    def gunicorn(self):
+        """The gunicorn beside this stack's Python."""
+        return shutil.which("gunicorn", path=str(Path(self.python).parent)) or "gunicorn"
+
+    def start_nginx(self):
+        """Start nginx with the configuration written in the state directory."""
+        nginx = self._spawn("nginx", ["nginx", "-p", str(self.state), "-c",
+                                      str(self.state / "nginx.conf"), "-g", "daemon off;"])
+        wait_for(f"{self.front}/portal/login", process=nginx)
+
+    def start(self):
+        """Start everything, seeded, and wait until the front answers."""
+        self.start_sandboxes()
+        addon = self._spawn("addon", [self.gunicorn(), "--workers", str(self.workers),
+                                      "--threads", "4", "--bind", f"127.0.0.1:{self.addon_port}",
                                       "splynx_ippay.wsgi:app"])
         wait_for(f"http://127.0.0.1:{self.addon_port}/ippay/static/ippay.css", process=addon)
         self.start_worker()
         self._write_nginx_conf()
-        nginx = self._spawn("nginx", ["nginx", "-p", str(self.state), "-c",
-                                      str(self.state / "nginx.conf"), "-g", "daemon off;"])
-        wait_for(f"{self.front}/portal/login", process=nginx)
+        self.start_nginx()
         return self
 
     def start_worker(self):
