@@ -66,15 +66,17 @@ def cmd_unregister(settings, args):
 
 
 def cmd_reconcile(settings, args):
-    """Settle unknown outcomes by ENQ and record approved payments and refunds in Splynx."""
-    from .services import journal, refunds
+    """Settle unknown outcomes by ENQ, record approved payments and refunds in Splynx, and
+    write the payment statement records that are missing."""
+    from .services import journal, refunds, statements
 
     addon = _addon(settings)
     min_age = args.min_age
     if min_age is None:
         min_age = settings["IPPAY_READ_TIMEOUT"] + 15
     results = (("payments", journal.reconcile(addon, min_age_seconds=min_age)),
-               ("refunds", refunds.reconcile(addon, min_age_seconds=min_age)))
+               ("refunds", refunds.reconcile(addon, min_age_seconds=min_age)),
+               ("statement records", statements.complete(addon, min_age_seconds=min_age)))
     if not any(counts for _, counts in results):
         print("nothing to reconcile")
     for what, counts in results:

@@ -143,6 +143,10 @@ class PaymentAttempt(Base):
     approval = Column(String(12))
     message = Column(String(255))
     splynx_payment_id = Column(Integer)
+    #: The payment statement record (splynx-platform §2.7) logging the Splynx payment: NULL
+    #: until written (reconcile completes it), 0 when none will be (posted before migration
+    #: 0003, or the payment was deleted first). Bookkeeping only: never gates the payment.
+    statement_record_id = Column(Integer)
     post_tries = Column(Integer, nullable=False, default=0)
     last_error = Column(Text)
     admin_id = Column(Integer)
@@ -153,7 +157,8 @@ class PaymentAttempt(Base):
     events = relationship("AttemptEvent", order_by="AttemptEvent.id", back_populates="attempt")
 
     __table_args__ = (Index("ix_payment_attempts_invoice", "invoice_id"),
-                      Index("ix_payment_attempts_created_at", "created_at"))
+                      Index("ix_payment_attempts_created_at", "created_at"),
+                      Index("ix_payment_attempts_statement", "status", "statement_record_id"))
 
     @property
     def state(self):

@@ -15,7 +15,7 @@ from . import auth
 from .errors import ApiError, error_response
 from .schema import FIELD_SETS, FIELDS_BY_NAME, SEARCH_TYPES, serialize, wire_value
 from .search import build_conditions, parse_paging, parse_php_pairs, parse_php_query, sort_rows
-from .store import EMPTY_DATE, parse_date, parse_flag, parse_int, parse_money
+from .store import EMPTY_DATE, now_datetime, parse_date, parse_flag, parse_int, parse_money
 
 bp = Blueprint("splynx_api", __name__, url_prefix="/api/2.0")
 
@@ -342,6 +342,75 @@ def _update_entry_point(store, row, data):
     row.update(_entry_point_fields(store, data, row))
 
 
+# --- payment statements (splynx §2.7) --------------------------------------------------
+_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
+
+
+def _check_datetime(fields, name):
+    value = fields.get(name)
+    if value in (None, ""):
+        return
+    if not _DATETIME.match(value):
+        raise ApiError(400, "INVALID_INPUT_DATA", f"{name}: must be a datetime YYYY-MM-DD HH:MM:SS")
+
+
+def _bank_statement_fields(store, data, creating):
+    fields = coerce_fields("bank_statements", data, creating=creating)
+    if "title" in fields and not fields["title"].strip():
+        raise ApiError(400, "INVALID_INPUT_DATA", "title: cannot be blank")
+    _check_datetime(fields, "date_time")
+    if fields.get("payment_type") and fields["payment_type"] not in store.payment_methods.rows:
+        raise ApiError(400, "INVALID_INPUT_DATA", "payment_type: unknown payment method")
+    return fields
+
+
+def _create_bank_statement(store, data, principal):
+    row = {"title": "", "date_time": "", "handler": "", "payment_type": 0, "status": "new",
+           "filename_original": "", "filename_uploaded": "", "delimiter": ""}
+    row.update(_bank_statement_fields(store, data, creating=True))
+    row["date_time"] = row["date_time"] or now_datetime()
+    return store.bank_statements.insert(row)
+
+
+def _update_bank_statement(store, row, data):
+    row.update(_bank_statement_fields(store, data, creating=False))
+
+
+def _statement_record_fields(store, data, current=None):
+    fields = coerce_fields("bank_statement_records", data, creating=current is None)
+    merged = {**(current or {}), **fields}
+    process = merged.get("bank_statements_process_id")
+    if process not in store.bank_statements.rows:
+        raise ApiError(400, "INVALID_INPUT_DATA",
+                       f"bank_statements_process_id: payment statement {process} does not exist")
+    if merged.get("customer_id") and merged["customer_id"] not in store.customers.rows:
+        raise ApiError(400, "INVALID_INPUT_DATA",
+                       f"customer_id: customer {merged['customer_id']} does not exist")
+    for link, table in (("invoice_id", store.invoices), ("request_id", store.proformas),
+                        ("payment_id", store.payments), ("transaction_id", store.transactions)):
+        if merged.get(link) and merged[link] not in table.rows:
+            raise ApiError(400, "INVALID_INPUT_DATA", f"{link}: {merged[link]} does not exist")
+    _check_datetime(fields, "datetime")
+    return fields
+
+
+def _create_statement_record(store, data, principal):
+    row = {"bank_statements_process_id": 0, "datetime": "", "payment_date": EMPTY_DATE,
+           "amount": None, "status": "new", "comment": "", "customer_id": 0, "invoice_id": 0,
+           "credit_note_id": 0, "request_id": 0, "payment_id": 0, "transaction_id": 0,
+           **{f"{kind}_{n}": "" for kind in ("pairing", "additional") for n in (1, 2, 3)}}
+    row.update(_statement_record_fields(store, data))
+    row["datetime"] = row["datetime"] or now_datetime()
+    return store.bank_statement_records.insert(row)
+
+
+def _update_statement_record(store, row, data):
+    fields = _statement_record_fields(store, data, current=row)
+    old_customer = row["customer_id"]
+    row.update(fields)
+    store.bank_statement_records.reindex(row, old_customer)
+
+
 RESOURCES = [
     Resource("customers/customer", "customers", "api\\admin\\customers\\Customer", "customers",
              owner="id", create=_create_customer, update=_update_customer),
@@ -364,6 +433,13 @@ RESOURCES = [
     Resource("finance/transaction-categories", "categories",
              "api\\admin\\finance\\TransactionCategories", "categories", owner=None,
              create=_simple_create("categories"), update=_simple_update("categories")),
+    Resource("finance/bank-statements", "bank_statements", "api\\admin\\finance\\BankStatements",
+             "bank_statements", owner=None, customer_readable=False,
+             create=_create_bank_statement, update=_update_bank_statement),
+    Resource("finance/bank-statements-records", "bank_statement_records",
+             "api\\admin\\finance\\BankStatementsRecords", "bank_statement_records",
+             customer_readable=False, create=_create_statement_record,
+             update=_update_statement_record),
     # [I] POST/PUT/DELETE on entry points are not in the public API blueprint;
     # the emulator offers them so an add-on can register itself over the API.
     Resource("config/entry-points", "entry_points", "api\\admin\\config\\EntryPoints", "entry_points",

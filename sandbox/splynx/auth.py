@@ -22,7 +22,8 @@ CONTROLLERS = [
     "api\\admin\\finance\\Invoices", "api\\admin\\finance\\Requests",
     "api\\admin\\finance\\Payments", "api\\admin\\finance\\Transactions",
     "api\\admin\\finance\\InvoiceRelations", "api\\admin\\finance\\PaymentMethods",
-    "api\\admin\\finance\\TransactionCategories", "api\\admin\\config\\Config",
+    "api\\admin\\finance\\TransactionCategories", "api\\admin\\finance\\BankStatements",
+    "api\\admin\\finance\\BankStatementsRecords", "api\\admin\\config\\Config",
     "api\\admin\\config\\Modules", "api\\admin\\config\\EntryPoints",
 ]
 

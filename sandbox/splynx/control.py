@@ -267,6 +267,10 @@ def state():
             "invoice_relations": [serialize("relations", r) for r in store.relations.all()],
             "payment_accounts": [serialize("payment_accounts", r)
                                  for _, r in sorted(store.payment_accounts.items())],
+            "bank_statements": [serialize("bank_statements", r)
+                                for r in store.bank_statements.all()],
+            "bank_statement_records": [serialize("bank_statement_records", r)
+                                       for r in store.bank_statement_records.all()],
             "modules": [serialize("modules", r) for r in store.modules.all()],
             "entry_points": [serialize("entry_points", r) for r in store.entry_points.all()],
             "config": {"/".join(p for p in key if p): value

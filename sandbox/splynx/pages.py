@@ -359,6 +359,47 @@ def admin_payments(admin_id):
                            rows=rows, page=page, pages=pages)
 
 
+@bp.route("/admin/finance/bank-statements")
+@login_required("admin")
+def admin_bank_statements(admin_id):
+    """Finance → Payment Statements → History (splynx §2.7): ID, Title, Date & Time, Status,
+    Records, Processed, Errors; newest first, paged."""
+    store = _store()
+    page = max(1, request.args.get("page", 1, type=int))
+    processes = list(reversed(store.bank_statements.all()))
+    pages = max(1, -(-len(processes) // ADMIN_PAGE_SIZE))
+    chunk = processes[(page - 1) * ADMIN_PAGE_SIZE:page * ADMIN_PAGE_SIZE]
+    tally = {}
+    for record in store.bank_statement_records.rows.values():
+        counts = tally.setdefault(record["bank_statements_process_id"], [0, 0, 0])
+        counts[0] += 1
+        counts[1] += record["status"] in ("processed", "manual_paired")
+        counts[2] += record["status"] == "error"
+    rows = [{"row": p, "records": tally.get(p["id"], [0, 0, 0])} for p in chunk]
+    return render_template("admin_bank_statements.html", **_layout_context("admin", admin_id),
+                           rows=rows, page=page, pages=pages)
+
+
+@bp.route("/admin/finance/bank-statements/view")
+@login_required("admin")
+def admin_bank_statement(admin_id):
+    """One payment statement's records: ID, Date, Amount, Status, Pairing #1, Comment,
+    Customer, Invoice (splynx §2.7)."""
+    store = _store()
+    process = store.bank_statements.get(request.args.get("id", type=int))
+    if process is None:
+        abort(404)
+    records = [r for r in store.bank_statement_records.all()
+               if r["bank_statements_process_id"] == process["id"]]
+    rows = [{"row": r, "customer": store.customers.get(r["customer_id"]),
+             "invoice": store.invoices.get(r["invoice_id"]) if r["invoice_id"] else None,
+             "proforma": store.proformas.get(r["request_id"]) if r["request_id"] else None}
+            for r in records]
+    return render_template("admin_bank_statement.html", **_layout_context("admin", admin_id),
+                           process=process, rows=rows,
+                           method=store.payment_methods.get(process["payment_type"]))
+
+
 @bp.route("/admin/customers/view")
 @login_required("admin")
 def admin_customer(admin_id):

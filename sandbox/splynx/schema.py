@@ -131,6 +131,23 @@ FIELD_SETS = {
         _id("account_id"), _id("customer_id"),
         *[_str(f"field_{n}") for n in range(1, 11)],
     ],
+    # splynx §2.7: payment statements ("bank statements") and their records. [I] the
+    # ``filename_*`` fields of an uploaded file are named filename_original / filename_uploaded.
+    "bank_statements": [
+        _id("id"), _str("title", True), Field("date_time", "datetime"), _str("handler"),
+        _id("payment_type"), _str("status", choices=["new", "fail", "success"]),
+        _str("filename_original"), _str("filename_uploaded"), _str("delimiter"),
+    ],
+    "bank_statement_records": [
+        _id("id"), _id("bank_statements_process_id", True), Field("datetime", "datetime"),
+        _date("payment_date"), _money("amount", required=True),
+        _str("status", choices=["new", "processed", "canceled", "error", "ignored", "deleted",
+                                "manual_paired", "pending"]),
+        _str("pairing_1"), _str("pairing_2"), _str("pairing_3"), _str("additional_1"),
+        _str("additional_2"), _str("additional_3"), _str("comment"), _id("customer_id"),
+        _id("invoice_id"), _id("credit_note_id"), _id("request_id"), _id("payment_id"),
+        _id("transaction_id"),
+    ],
 }
 
 SEARCH_TYPES = {name: {f.name: f.type for f in fields} for name, fields in FIELD_SETS.items()}

@@ -172,6 +172,9 @@ class Store:
             self.categories = Table(indexed=False)
             self.modules = Table(indexed=False)
             self.entry_points = Table(indexed=False)
+            # splynx §2.7: payment statements (processes) and their records.
+            self.bank_statements = Table(indexed=False)
+            self.bank_statement_records = Table()
             self.payment_accounts = {}
             self.config_values = {}
             self.admins = {}

@@ -12,6 +12,11 @@ PERMISSION_PROBES = (
     ("read invoices", "GET", "admin/finance/invoices", {"limit": 1}),
     ("read payments", "GET", "admin/finance/payments", {"limit": 1}),
     ("read payment methods", "GET", "admin/finance/payment-methods", None),
+    # Payments are logged in payment statements (statements.py): the key needs
+    # BankStatements (index, view, add) and BankStatementsRecords (index, view, add, update).
+    ("read payment statements", "GET", "admin/finance/bank-statements", {"limit": 1}),
+    ("read payment statement records", "GET", "admin/finance/bank-statements-records",
+     {"limit": 1}),
     ("read the add-on's module config", "GET", "admin/config/config",
      {"module": "add-on", "path": "splynx_ippay_addon"}),
 )
@@ -41,7 +46,7 @@ def run_checks(config_path=None, settings=None):
 
     try:
         revision = db.current_revision(settings["DATABASE_URL"])
-        head = "0002"
+        head = "0003"
         if revision is None:
             checks.append(Check("database", False, "the database is empty: run "
                                 "`splynx-ippay db upgrade`"))

@@ -6,13 +6,15 @@ No Flask here: the add-on, its CLI and its worker all use the same client.
 from .client import SplynxClient
 from .errors import (SplynxAuthError, SplynxError, SplynxForbiddenError, SplynxNotFoundError,
                      SplynxServerError, SplynxUnavailableError, SplynxValidationError)
-from .models import (Customer, CustomerBilling, Identity, Invoice, InvoiceItem, Payment,
-                     PaymentAccount, PaymentMethod, Proforma, cents_to_money, money_to_cents)
+from .models import (BankStatement, BankStatementRecord, Customer, CustomerBilling, Identity,
+                     Invoice, InvoiceItem, Payment, PaymentAccount, PaymentMethod, Proforma,
+                     cents_to_money, money_to_cents)
 
 __all__ = [
     "SplynxClient",
     "SplynxError", "SplynxAuthError", "SplynxForbiddenError", "SplynxNotFoundError",
     "SplynxValidationError", "SplynxServerError", "SplynxUnavailableError",
     "Customer", "CustomerBilling", "Identity", "Invoice", "InvoiceItem", "Payment",
-    "PaymentAccount", "PaymentMethod", "Proforma", "cents_to_money", "money_to_cents",
+    "PaymentAccount", "PaymentMethod", "Proforma", "BankStatement", "BankStatementRecord",
+    "cents_to_money", "money_to_cents",
 ]

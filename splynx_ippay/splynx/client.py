@@ -20,8 +20,9 @@ import splynx_ippay
 
 from .auth import TOKENS_PATH, SignatureAuth, TokenAuth, identity_from_session_answer, key_refused
 from .errors import SplynxAuthError, SplynxError, SplynxUnavailableError, error_from_response
-from .models import (Customer, CustomerBilling, Identity, Invoice, Payment, PaymentAccount,
-                     PaymentMethod, Proforma, cents_to_money, parse_id)
+from .models import (BankStatement, BankStatementRecord, Customer, CustomerBilling, Identity,
+                     Invoice, Payment, PaymentAccount, PaymentMethod, Proforma, cents_to_money,
+                     parse_id)
 from .search import build_params
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,8 @@ _INVOICES = "admin/finance/invoices"
 _PROFORMAS = "admin/finance/proforma-invoices"
 _PAYMENTS = "admin/finance/payments"
 _PAYMENT_ACCOUNTS = "admin/customers/customer-payment-accounts"
+_STATEMENTS = "admin/finance/bank-statements"
+_STATEMENT_RECORDS = "admin/finance/bank-statements-records"
 _MODULES = "admin/config/modules"
 _ENTRY_POINTS = "admin/config/entry-points"
 _CONFIG = "admin/config/config"
@@ -357,6 +360,83 @@ class SplynxClient:
         """Every payment method of *Config → Finance → Payment methods* (splynx §2.5)."""
         return [_convert(PaymentMethod, record)
                 for record in self._get_list("admin/finance/payment-methods")]
+
+    # -- payment statements ("bank statements", splynx §2.7) ---------------
+
+    def find_bank_statements(self, **main_attributes) -> List[BankStatement]:
+        """Payment statement processes matching the filters, e.g.
+        ``find_bank_statements(title="IPpay 10/2023")``; oldest first."""
+        if not main_attributes:
+            raise ValueError("find_bank_statements needs at least one filter")
+        return [_convert(BankStatement, record)
+                for record in self.iter_search(_STATEMENTS, main_attributes=main_attributes)]
+
+    def get_bank_statement(self, statement_id) -> BankStatement:
+        """``GET admin/finance/bank-statements/<id>``."""
+        return _convert(BankStatement, self._get_object(f"{_STATEMENTS}/{parse_id(statement_id)}"))
+
+    def create_bank_statement(self, *, title: str, date_time: datetime.datetime,
+                              payment_type=None, status: str = "success",
+                              handler: Optional[str] = None) -> int:
+        """Open a payment statement process and return its id
+        (``POST admin/finance/bank-statements``); ``payment_type`` is a payment method id."""
+        body: Dict[str, Any] = {"title": title, "status": status,
+                                "date_time": date_time.strftime("%Y-%m-%d %H:%M:%S")}
+        if payment_type is not None:
+            body["payment_type"] = parse_id(payment_type)
+        if handler is not None:
+            body["handler"] = handler
+        _, _, answer = self._call("POST", _STATEMENTS, json=body)
+        return _new_id(answer)
+
+    def update_bank_statement(self, statement_id, fields: Mapping[str, Any]) -> None:
+        """Change fields of a payment statement process (``PUT .../bank-statements/<id>``)."""
+        self._call("PUT", f"{_STATEMENTS}/{parse_id(statement_id)}", json=dict(fields))
+
+    def find_bank_statement_records(self, **main_attributes) -> List[BankStatementRecord]:
+        """Payment statement records matching the filters, e.g.
+        ``find_bank_statement_records(customer_id=7, payment_id=91)``."""
+        if not main_attributes:
+            raise ValueError("find_bank_statement_records needs at least one filter")
+        return [_convert(BankStatementRecord, record) for record in
+                self.iter_search(_STATEMENT_RECORDS, main_attributes=main_attributes)]
+
+    def get_bank_statement_record(self, record_id) -> BankStatementRecord:
+        """``GET admin/finance/bank-statements-records/<id>``."""
+        return _convert(BankStatementRecord,
+                        self._get_object(f"{_STATEMENT_RECORDS}/{parse_id(record_id)}"))
+
+    def create_bank_statement_record(self, *, process_id, amount_cents: int, status: str,
+                                     payment_date: datetime.date,
+                                     datetime_: Optional[datetime.datetime] = None,
+                                     customer_id=None, payment_id=None, invoice_id=None,
+                                     request_id=None, comment: Optional[str] = None,
+                                     pairing_1: Optional[str] = None,
+                                     pairing_2: Optional[str] = None,
+                                     pairing_3: Optional[str] = None,
+                                     additional_1: Optional[str] = None) -> int:
+        """Add a record to the payment statement ``process_id`` and return its id
+        (``POST admin/finance/bank-statements-records``, splynx §2.7)."""
+        body: Dict[str, Any] = {
+            "bank_statements_process_id": parse_id(process_id),
+            "amount": cents_to_money(amount_cents),
+            "status": status,
+            "payment_date": payment_date.isoformat(),
+        }
+        if datetime_ is not None:
+            body["datetime"] = datetime_.strftime("%Y-%m-%d %H:%M:%S")
+        links = {"customer_id": customer_id, "payment_id": payment_id, "invoice_id": invoice_id,
+                 "request_id": request_id}
+        body.update({k: parse_id(v) for k, v in links.items() if v is not None})
+        texts = {"comment": comment, "pairing_1": pairing_1, "pairing_2": pairing_2,
+                 "pairing_3": pairing_3, "additional_1": additional_1}
+        body.update({k: v for k, v in texts.items() if v is not None})
+        _, _, answer = self._call("POST", _STATEMENT_RECORDS, json=body)
+        return _new_id(answer)
+
+    def update_bank_statement_record(self, record_id, fields: Mapping[str, Any]) -> None:
+        """Change fields of a record, e.g. ``{"status": "processed", "payment_id": 91}``."""
+        self._call("PUT", f"{_STATEMENT_RECORDS}/{parse_id(record_id)}", json=dict(fields))
 
     # -- customer payment accounts -----------------------------------------
 

@@ -368,3 +368,73 @@ class PaymentAccount:
             account_id=parse_id(data["account_id"]),
             fields={k: _text(v) for k, v in data.items() if k.startswith("field_")},
         )
+
+
+@dataclass(frozen=True)
+class BankStatement:
+    """A payment statement ("bank statement") process (splynx §2.7): the batch gateway
+    add-ons log their payments under, e.g. ``"IPpay 10/2023"``. ``status`` is ``new``,
+    ``fail`` or ``success``; ``date_time`` stays Splynx's ``"YYYY-MM-DD HH:MM:SS"`` text."""
+
+    id: int
+    title: str
+    date_time: str
+    handler: str
+    payment_type: Optional[int]
+    status: str
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> "BankStatement":
+        """Convert an ``admin/finance/bank-statements`` record."""
+        return cls(
+            id=parse_id(data["id"]),
+            title=_text(data.get("title")),
+            date_time=_text(data.get("date_time")),
+            handler=_text(data.get("handler")),
+            payment_type=parse_optional_id(data.get("payment_type")),
+            status=_text(data.get("status")),
+            raw=data,
+        )
+
+
+@dataclass(frozen=True)
+class BankStatementRecord:
+    """One record of a payment statement (splynx §2.7). ``status`` is ``new``,
+    ``processed``, ``canceled``, ``error``, ``ignored``, ``deleted``, ``manual_paired`` or
+    ``pending``; links that are not set are ``None``."""
+
+    id: int
+    process_id: int
+    amount_cents: int
+    status: str
+    payment_date: Optional[datetime.date]
+    customer_id: Optional[int]
+    payment_id: Optional[int]
+    invoice_id: Optional[int]
+    request_id: Optional[int]
+    comment: str
+    pairing_1: str
+    pairing_2: str
+    pairing_3: str
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> "BankStatementRecord":
+        """Convert an ``admin/finance/bank-statements-records`` record."""
+        return cls(
+            id=parse_id(data["id"]),
+            process_id=parse_id(data["bank_statements_process_id"]),
+            amount_cents=money_to_cents(data["amount"]),
+            status=_text(data.get("status")),
+            payment_date=parse_date(data.get("payment_date")),
+            customer_id=parse_optional_id(data.get("customer_id")),
+            payment_id=parse_optional_id(data.get("payment_id")),
+            invoice_id=parse_optional_id(data.get("invoice_id")),
+            request_id=parse_optional_id(data.get("request_id")),
+            comment=_text(data.get("comment")),
+            pairing_1=_text(data.get("pairing_1")),
+            pairing_2=_text(data.get("pairing_2")),
+            pairing_3=_text(data.get("pairing_3")),
+            raw=data,
+        )
