@@ -9,6 +9,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from . import __version__
 from .config import load_config, validate
+from .i18n import _, init_app as init_i18n
 from .money import format_cents
 from .pages import error_page
 from .services import build_addon
@@ -69,27 +70,29 @@ def _register_blueprints(app):
 def _register_error_pages(app):
     @app.errorhandler(CSRFError)
     def csrf_error(_error):
-        return error_page(400, "The form has expired",
-                           "For your security the form could not be sent. "
-                           "Please go back, reload the page and try again.")
+        return error_page(400, _("The form has expired"),
+                          _("For your security the form could not be sent. "
+                            "Please go back, reload the page and try again."))
 
     @app.errorhandler(404)
     def not_found(_error):
-        return error_page(404, "Not found", "The page or document you asked for was not found.")
+        return error_page(404, _("Not found"),
+                          _("The page or document you asked for was not found."))
 
     @app.errorhandler(405)
     def method_not_allowed(_error):
-        return error_page(405, "Not allowed", "This page cannot be used that way.")
+        return error_page(405, _("Not allowed"), _("This page cannot be used that way."))
 
     @app.errorhandler(500)
     def internal_error(error):
         log.error("unexpected error on %s %s: %r", request.method, request.path,
                   getattr(error, "original_exception", error))
-        return error_page(500, "Something went wrong",
-                           "The page could not be shown. If you were paying, please check your "
-                           "invoices before trying again.")
+        return error_page(500, _("Something went wrong"),
+                          _("The page could not be shown. If you were paying, please check your "
+                            "invoices before trying again."))
 
 
 def _register_template_helpers(app):
     app.jinja_env.globals["version"] = __version__
     app.jinja_env.filters["money"] = format_cents
+    init_i18n(app)

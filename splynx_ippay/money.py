@@ -2,6 +2,8 @@
 
 import re
 
+from .i18n import _
+
 _AMOUNT = re.compile(r"^\s*(\d{1,9})(?:\.(\d{1,2}))?\s*$")
 
 
@@ -17,19 +19,19 @@ def parse_amount(text):
     """
     text = (text or "").strip()
     if not text:
-        raise AmountError("Enter an amount.")
+        raise AmountError(_("Enter an amount."))
     if "," in text:
-        raise AmountError("Use a point for decimals, for example 12.50.")
+        raise AmountError(_("Use a point for decimals, for example 12.50."))
     match = _AMOUNT.match(text)
     if not match:
         if re.match(r"^\s*\d+\.\d{3,}\s*$", text):
-            raise AmountError("Use at most two decimals, for example 12.50.")
+            raise AmountError(_("Use at most two decimals, for example 12.50."))
         if text.startswith("-"):
-            raise AmountError("The amount must be more than zero.")
-        raise AmountError("Enter the amount as a number, for example 12.50.")
+            raise AmountError(_("The amount must be more than zero."))
+        raise AmountError(_("Enter the amount as a number, for example 12.50."))
     cents = int(match.group(1)) * 100 + int((match.group(2) or "0").ljust(2, "0"))
     if cents <= 0:
-        raise AmountError("The amount must be more than zero.")
+        raise AmountError(_("The amount must be more than zero."))
     return cents
 
 

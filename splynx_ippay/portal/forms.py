@@ -7,6 +7,7 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, StringField
 from wtforms.validators import DataRequired, Length, ValidationError
 
+from ..i18n import _
 from ..money import AmountError, parse_amount
 from ..services.cards import detect_brand, digits_only, expiry_problem, number_problem
 from ..services.payments import NewCard
@@ -18,7 +19,7 @@ def parse_expiry(text):
     """(month, four-digit year) from ``MM/YY`` or ``MM/YYYY``; raises ValueError."""
     match = re.fullmatch(r"\s*(\d{1,2})\s*/\s*(\d{2}|\d{4})\s*", text or "")
     if not match:
-        raise ValueError("Enter the expiry as MM/YY, for example 09/29.")
+        raise ValueError(_("Enter the expiry as MM/YY, for example 09/29."))
     month, year = int(match.group(1)), int(match.group(2))
     return month, year + 2000 if year < 100 else year
 
@@ -44,9 +45,9 @@ class CardFieldsForm(FlaskForm):
             return
         name = (field.data or "").strip()
         if not name:
-            raise ValidationError("Enter the name as it is printed on the card.")
+            raise ValidationError(_("Enter the name as it is printed on the card."))
         if len(name) > 100:
-            raise ValidationError("The name may be at most 100 characters.")
+            raise ValidationError(_("The name may be at most 100 characters."))
 
     def validate_number(self, field):
         if not self.wants_new_card():
@@ -72,17 +73,17 @@ class CardFieldsForm(FlaskForm):
         cvv = (field.data or "").strip()
         wanted = 4 if detect_brand(digits_only(self.number.data)) == "American Express" else 3
         if not cvv:
-            raise ValidationError("Enter the security code from the back of the card.")
+            raise ValidationError(_("Enter the security code from the back of the card."))
         if not cvv.isdigit() or len(cvv) != wanted:
-            raise ValidationError(f"The security code has {wanted} digits.")
+            raise ValidationError(_("The security code has {count} digits.", count=wanted))
 
     def validate_postal_code(self, field):
         if not self.wants_new_card():
             return
         code = (field.data or "").strip()
         if code and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9 -]{1,8}[A-Za-z0-9]", code):
-            raise ValidationError("Enter the ZIP code of the card's billing address, "
-                                  "for example 30301, or leave it empty.")
+            raise ValidationError(_("Enter the ZIP code of the card's billing address, "
+                                    "for example 30301, or leave it empty."))
 
     @property
     def card_number(self):
@@ -129,7 +130,7 @@ class _PayingForm(CardFieldsForm):
         if value == NEW_CARD:
             return
         if not value.isdigit() or int(value) not in self.allowed_cards:
-            raise ValidationError("Choose one of your saved cards or enter a new card.")
+            raise ValidationError(_("Choose one of your saved cards or enter a new card."))
 
     @property
     def saved_card_id(self):
@@ -161,7 +162,9 @@ class RefillForm(_PayingForm):
             else:
                 raise ValidationError(str(exc)) from None
         if cents < low:
-            raise ValidationError(f"The smallest amount you can add is {format_cents(low, self.sign)}.")
+            raise ValidationError(_("The smallest amount you can add is {amount}.",
+                                    amount=format_cents(low, self.sign)))
         if cents > high:
-            raise ValidationError(f"The largest amount you can add is {format_cents(high, self.sign)}.")
+            raise ValidationError(_("The largest amount you can add is {amount}.",
+                                    amount=format_cents(high, self.sign)))
         field.cents = cents

@@ -6,6 +6,7 @@ from urllib.parse import quote
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 
+from ..i18n import _, current_language
 from ..identity import current_identity, customer_required
 from ..models import AttemptStatus as S
 from ..money import format_cents
@@ -27,6 +28,11 @@ _ENTRY_NAMES = {INVOICE: "ippay_pay_invoice", PROFORMA: "ippay_pay_proforma"}
 
 def _addon():
     return current_app.extensions["splynx_ippay"]
+
+
+def _name(kind):
+    """"Invoice" or "Proforma invoice" in the page's language."""
+    return _(_NAMES[kind])
 
 
 def _settings():
@@ -108,7 +114,7 @@ def cards(customer_id):
             form.form_errors.append(str(exc))
             status = 422
         else:
-            flash("Your card was saved.", "success")
+            flash(_("Your card was saved."), "success")
             return redirect(url_for("portal.cards"))
     elif form.is_submitted():
         status = 422
@@ -134,7 +140,8 @@ def replace_card(customer_id, card_id):
             form.form_errors.append(str(exc))
             status = 422
         else:
-            flash(f"Your card {old.masked} was replaced by {row.masked}.", "success")
+            flash(_("Your card {old} was replaced by {new}.", old=old.masked, new=row.masked),
+                  "success")
             return redirect(url_for("portal.cards"))
     elif form.is_submitted():
         status = 422
@@ -148,7 +155,7 @@ def remove_card(customer_id, card_id):
     card = card_service.get_card(_addon(), customer_id, card_id)
     if card is None or not card_service.remove_card(_addon(), customer_id, card_id):
         abort(404)
-    flash(f"The card {card.masked} was removed.", "success")
+    flash(_("The card {card} was removed.", card=card.masked), "success")
     return redirect(url_for("portal.cards"))
 
 
@@ -159,14 +166,15 @@ def default_card(customer_id, card_id):
     card = card_service.get_card(_addon(), customer_id, card_id)
     if card is None or not card_service.set_default_card(_addon(), customer_id, card_id):
         abort(404)
-    flash(f"{card.masked} is now your default card.", "success")
+    flash(_("{card} is now your default card.", card=card.masked), "success")
     return redirect(url_for("portal.cards"))
 
 
 # --- the Pay modal (action links) ---------------------------------------------------------
 
 def _not_found(kind):
-    return error_page(404, f"{_NAMES[kind]} not found", str(payments.DocumentNotFound(kind)))
+    return error_page(404, _("{name} not found", name=_name(kind)),
+                      str(payments.DocumentNotFound(kind)))
 
 
 def _pay_page(kind, customer_id):
@@ -181,7 +189,7 @@ def _pay_page(kind, customer_id):
     except payments.DocumentNotFound:
         return _not_found(kind)
     except payments.PaymentError as exc:
-        return error_page(503, "Billing system unavailable", str(exc))
+        return error_page(503, _("Billing system unavailable"), str(exc))
     saved = card_service.list_cards(addon, customer_id)
     form = PayForm()
     usable = _prepare_paying_form(form, saved)
@@ -197,13 +205,13 @@ def _pay_page(kind, customer_id):
         else:
             return _result(kind, document, attempt, retry=request.url)
     status = 422 if form.errors or form.form_errors else 200
-    return render_template("portal/pay.html", kind=kind, name=_NAMES[kind], document=document,
+    return render_template("portal/pay.html", kind=kind, name=_name(kind), document=document,
                            cards=saved, usable=usable, form=form, paid=paid, direct=False,
                            action=url_for(request.endpoint, item_id=document.number)), status
 
 
 def _result(kind, document, attempt, retry, direct=False):
-    return render_template("portal/pay_result.html", kind=kind, name=_NAMES[kind],
+    return render_template("portal/pay_result.html", kind=kind, name=_name(kind),
                            document=document, attempt=attempt, S=S, retry=retry, direct=direct)
 
 
@@ -226,10 +234,10 @@ def pay_proforma(customer_id):
 def _link_unusable():
     """One answer for every link that cannot be used: missing, paid, deleted, unsigned,
     another kind of document. It says nothing about whether the document exists."""
-    return error_page(404, "This payment link cannot be used",
-                      "There is nothing to pay with this link: it may be incomplete, or the "
-                      "document may already be paid. Log in to the customer portal to see "
-                      "your invoices and pay them.")
+    return error_page(404, _("This payment link cannot be used"),
+                      _("There is nothing to pay with this link: it may be incomplete, or the "
+                        "document may already be paid. Log in to the customer portal to see "
+                        "your invoices and pay them."))
 
 
 def _direct_page(kind, by):
@@ -252,7 +260,7 @@ def _direct_page(kind, by):
     except payments.DocumentNotFound:
         return _link_unusable()
     except payments.PaymentError as exc:
-        return error_page(503, "Billing system unavailable", str(exc))
+        return error_page(503, _("Billing system unavailable"), str(exc))
     form = PayForm()
     form.allowed_cards = frozenset()
     if request.method == "GET":
@@ -271,7 +279,7 @@ def _direct_page(kind, by):
         url_for(f"portal.pay_{kind}", item_id=document.number), safe="")
     status = 422 if form.errors or form.form_errors else 200
     query = {"item_id": item, **({"sig": signature} if signature else {})}
-    return render_template("portal/pay.html", kind=kind, name=_NAMES[kind], document=document,
+    return render_template("portal/pay.html", kind=kind, name=_name(kind), document=document,
                            cards=[], usable=[], form=form, paid=False, direct=True, login=login,
                            action=url_for(request.endpoint, **query)), status
 
@@ -321,7 +329,7 @@ def widget():
 
     try:
         # The page itself is kept: the dashboard shows it on every visit.
-        return _cached(identity.id, "widget", render_widget)
+        return _cached(identity.id, ("widget", current_language()), render_widget)
     except payments.PaymentError:
         return render_template("portal/widget.html", problem="unavailable"), 503
 

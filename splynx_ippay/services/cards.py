@@ -10,6 +10,7 @@ import logging
 from sqlalchemy import select
 
 from ..db import session_scope
+from ..i18n import _
 from ..ippay import Card as GatewayCard, GatewayError
 from ..models import Card
 
@@ -63,16 +64,17 @@ def detect_brand(number):
 def number_problem(number):
     """Why ``number`` cannot be a card number, in plain words, or None when it can."""
     if not number:
-        return "Enter the card number."
+        return _("Enter the card number.")
     if not number.isdigit():
-        return "The card number may contain digits only."
+        return _("The card number may contain digits only.")
     if not 13 <= len(number) <= 19:
-        return "A card number has 13 to 19 digits."
+        return _("A card number has 13 to 19 digits.")
     brand = detect_brand(number)
     if brand in _LENGTHS and len(number) not in _LENGTHS[brand]:
-        return f"A {brand} card number has {' or '.join(map(str, sorted(_LENGTHS[brand])))} digits."
+        return _("A {brand} card number has {lengths} digits.", brand=brand,
+                 lengths=_(" or ").join(map(str, sorted(_LENGTHS[brand]))))
     if not luhn_valid(number):
-        return "This card number is not valid. Please check the digits."
+        return _("This card number is not valid. Please check the digits.")
     return None
 
 
@@ -80,11 +82,11 @@ def expiry_problem(month, year, today=None):
     """Why a card with this expiry cannot be used, or None."""
     today = today or dt.date.today()
     if not 1 <= month <= 12:
-        return "The month must be between 01 and 12."
+        return _("The month must be between 01 and 12.")
     if (year, month) < (today.year, today.month):
-        return "This card has expired."
+        return _("This card has expired.")
     if year > today.year + 20:
-        return "The expiry year is too far in the future."
+        return _("The expiry year is too far in the future.")
     return None
 
 
@@ -121,12 +123,13 @@ def tokenize(addon, customer_id, *, number, exp_month, exp_year, holder_name, cv
         result = addon.gateway.tokenize(card)
     except GatewayError:
         log.warning("card not tokenised for customer %s: gateway unavailable", customer_id)
-        raise CardError("The payment gateway is not answering right now, so the card could not "
-                        "be used. Nothing was charged. Please try again in a few minutes.") from None
+        raise CardError(_("The payment gateway is not answering right now, so the card could not "
+                          "be used. Nothing was charged. Please try again in a few minutes.")
+                        ) from None
     if not result.approved:
         log.info("card refused for customer %s: %s %s", customer_id, result.action_code,
                  result.response_text)
-        raise CardError(result.message)
+        raise CardError(_(result.message))
     return Card(customer_id=customer_id, token=result.token, brand=detect_brand(number),
                 last4=number[-4:], exp_month=exp_month, exp_year=exp_year,
                 holder_name=holder_name, is_default=False)
@@ -147,7 +150,7 @@ def save_card(addon, customer_id, *, number, exp_month, exp_year, holder_name, c
             select(Card).where(Card.customer_id == customer_id)).scalars().all()
         old = next((c for c in existing if replaces is not None and c.id == replaces), None)
         if replaces is not None and old is None:
-            raise CardError("The card to replace was not found.")
+            raise CardError(_("The card to replace was not found."))
         row = next((c for c in existing if c.token == fresh.token), None)
         if row is None:
             row = Card(customer_id=customer_id, token=fresh.token)

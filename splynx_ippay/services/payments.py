@@ -13,6 +13,7 @@ import hmac
 import logging
 from dataclasses import dataclass
 
+from ..i18n import _
 from ..models import AttemptKind, AttemptStatus as S
 from ..splynx import SplynxError, SplynxNotFoundError
 from . import journal
@@ -32,6 +33,8 @@ _KINDS = {
 
 _UNAVAILABLE = ("The billing system is not answering right now. "
                 "Please try again in a few minutes.")
+# Customer-facing sentences go through _() (i18n.py): the customer page's language inside
+# a customer request, English elsewhere.
 
 
 class PaymentError(Exception):
@@ -42,7 +45,7 @@ class DocumentNotFound(PaymentError):
     """No such document for this customer (the same answer whether it exists or not)."""
 
     def __init__(self, kind=INVOICE):
-        super().__init__(f"This {_KINDS[kind]['name']} was not found.")
+        super().__init__(_("This {name} was not found.", name=_(_KINDS[kind]["name"])))
         self.kind = kind
 
 
@@ -98,7 +101,7 @@ def find_document(addon, kind, customer_id, number):
         document = None
     except SplynxError as exc:
         log.warning("cannot read %s %s from Splynx: %s", kind, number, exc)
-        raise SplynxUnavailable(_UNAVAILABLE) from None
+        raise SplynxUnavailable(_(_UNAVAILABLE)) from None
     if document is None or document.status == "deleted" or (
             customer_id is not None and document.customer_id != customer_id):
         raise DocumentNotFound(kind)
@@ -116,7 +119,7 @@ def find_document_by_id(addon, kind, document_id):
         raise DocumentNotFound(kind) from None
     except SplynxError as exc:
         log.warning("cannot read %s id %s from Splynx: %s", kind, text, exc)
-        raise SplynxUnavailable(_UNAVAILABLE) from None
+        raise SplynxUnavailable(_(_UNAVAILABLE)) from None
     if document.status == "deleted":
         raise DocumentNotFound(kind)
     return document
@@ -195,8 +198,9 @@ def _reread(addon, kind, document_id):
     try:
         return getattr(addon.splynx, _KINDS[kind]["get"])(document_id)
     except SplynxError as exc:
-        raise SplynxUnavailable("The billing system is not answering right now. "
-                                "Nothing was charged; please try again in a few minutes.") from exc
+        raise SplynxUnavailable(_("The billing system is not answering right now. "
+                                  "Nothing was charged; please try again in a few minutes.")
+                                ) from exc
 
 
 def _card_for(addon, customer_id, card_id=None, new_card=None):
@@ -218,9 +222,10 @@ def _card_for(addon, customer_id, card_id=None, new_card=None):
             raise PaymentError(str(exc)) from None
     card = get_card(addon, customer_id, card_id) if card_id is not None else None
     if card is None:
-        raise PaymentError("Choose one of your saved cards.")
+        raise PaymentError(_("Choose one of your saved cards."))
     if card.is_expired():
-        raise PaymentError(f"The card {card.masked} has expired. Please add a new card.")
+        raise PaymentError(_("The card {card} has expired. Please add a new card.",
+                             card=card.masked))
     return card
 
 
@@ -243,7 +248,8 @@ def pay_document(addon, kind, customer_id, number, *, card_id=None, new_card=Non
             earlier.kind == _attempt_kind(kind).value:
         return earlier  # the same form submitted again: show the first outcome
     if not _is_unpaid(document):
-        raise AlreadyPaid(f"{label.capitalize()} {document.number} is already paid.")
+        raise AlreadyPaid(_("{name} {number} is already paid.", name=_(label.capitalize()),
+                            lower=_(label), number=document.number))
     card = _card_for(addon, customer_id, card_id, new_card)
     try:
         attempt = journal.open_attempt(
@@ -252,8 +258,9 @@ def pay_document(addon, kind, customer_id, number, *, card_id=None, new_card=Non
             document_id=document.id, document_number=document.number, request_key=request_key,
             admin_id=admin_id)
     except journal.AttemptInProgress:
-        raise PaymentError(f"A payment for {label} {document.number} is already being processed. "
-                           "Please wait a moment and reload the page.") from None
+        raise PaymentError(_("A payment for {name} {number} is already being processed. "
+                             "Please wait a moment and reload the page.", name=_(label),
+                             number=document.number)) from None
     if attempt.state != S.CREATED or getattr(attempt, "reused", False):
         return attempt  # submitted twice at once: the other request is charging it
     # Under the lock, read the document again: a payment that just finished shows here.
@@ -264,11 +271,13 @@ def pay_document(addon, kind, customer_id, number, *, card_id=None, new_card=Non
         raise
     if not _is_unpaid(current):
         journal.abandon(addon, attempt, "already paid")
-        raise AlreadyPaid(f"{label.capitalize()} {document.number} is already paid.")
+        raise AlreadyPaid(_("{name} {number} is already paid.", name=_(label.capitalize()),
+                            lower=_(label), number=document.number))
     if current.due_cents != attempt.amount_cents:
         journal.abandon(addon, attempt, "amount due changed")
-        raise PaymentError(f"The amount due on {label} {document.number} has just changed. "
-                           "Please check it and pay again.")
+        raise PaymentError(_("The amount due on {name} {number} has just changed. "
+                             "Please check it and pay again.", name=_(label),
+                             number=document.number))
     return journal.charge(addon, attempt)
 
 
@@ -312,8 +321,8 @@ def refill(addon, customer_id, amount_cents, *, card_id=None, new_card=None, req
             addon, kind=AttemptKind.REFILL, customer_id=customer_id, amount_cents=amount_cents,
             card=card, channel=channel, request_key=request_key)
     except journal.AttemptInProgress:
-        raise PaymentError("Another payment to your balance is being processed. "
-                           "Please wait a moment and reload the page.") from None
+        raise PaymentError(_("Another payment to your balance is being processed. "
+                             "Please wait a moment and reload the page.")) from None
     if attempt.state != S.CREATED or getattr(attempt, "reused", False):
         return attempt  # submitted twice at once: the other request is charging it
     return journal.charge(addon, attempt)

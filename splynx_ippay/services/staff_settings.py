@@ -23,7 +23,8 @@ GATEWAY_URLS = {
 }
 GATEWAY_MODES = {"test": "IPpay test gateway", "live": "IPpay live gateway",
                  "custom": "Custom address (staging, sandbox)"}
-LANGUAGES = {"en": "English", "es": "Español", "fr": "Français"}
+#: The languages of the customer pages (i18n.py has a catalog for each but English).
+LANGUAGES = {"en": "English", "es": "Español"}
 STATEMENT_GROUPINGS = {"month": "Month", "day": "Day"}
 CONCURRENCY_RANGE = (1, 64)
 #: Keys the settings page writes to Splynx's module config.

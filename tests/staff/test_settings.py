@@ -40,6 +40,7 @@ def module_config(world):
     ({"payment_account_id": ""}, "payment_account_id", "Choose a payment account"),
     ({"statement_grouping": "week"}, "statement_grouping", "Month or Day"),
     ({"language": "xx"}, "language", "Choose a language"),
+    ({"language": "fr"}, "language", "Choose a language"),
 ])
 def test_invalid_settings_are_refused_field_by_field(staff_world, changes, field, message):
     admin = staff_world.login_admin()
