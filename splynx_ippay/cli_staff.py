@@ -1,10 +1,8 @@
 """The staff commands of ``splynx-ippay``: ``worker``, ``charge`` and ``doctor``."""
 
-import datetime as dt
 import logging
 import signal
 import sys
-import threading
 import time
 
 log = logging.getLogger(__name__)

@@ -26,6 +26,8 @@ class AddOn:
     splynx: SplynxClient
     module_settings: ModuleSettings
     today: Callable = field(default=None)
+    #: Payment statement process ids by title (statements.py), shared by every thread.
+    statement_processes: object = field(default=None)
 
     @property
     def engine(self):
@@ -36,6 +38,10 @@ class AddOn:
             import datetime
 
             self.today = datetime.date.today
+        if self.statement_processes is None:
+            from .statements import ProcessCache
+
+            self.statement_processes = ProcessCache()
 
 
 def _http_session(pool_size):

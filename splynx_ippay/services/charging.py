@@ -17,6 +17,7 @@ row with a conditional UPDATE (``WHERE status = 'queued'``), which gives each it
 exactly one worker on SQLite, MariaDB and PostgreSQL alike.
 """
 
+import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
@@ -38,8 +39,7 @@ from ..models import (
     ChargeRun, ChargeWorker, ItemStatus as I, PaymentAttempt, RunState, utcnow,
 )
 from ..money import format_cents
-from ..splynx import SplynxError
-from . import journal
+from . import journal, statements
 from .staff_settings import charge_concurrency
 
 log = logging.getLogger(__name__)
@@ -612,14 +612,23 @@ class Worker:
 
     def reconcile_leftovers(self):
         """Settle and post the other channels' attempts left half-way (journal.reconcile);
-        several workers may do it at once, the journal's compare-and-set keeps it safe."""
+        several workers may do it at once, the journal's compare-and-set keeps it safe.
+        Then write the payment statement records that failed when their payment was posted
+        (any channel: a posted attempt is final, its worker is done with it)."""
         try:
             counts = journal.reconcile(self.addon)
         except Exception:  # noqa: BLE001 - a failed pass is retried next time; charging goes on
             log.exception("reconciling left-over attempts failed")
+        else:
+            if counts:
+                log.info("reconciled left-over attempts: %s", counts)
+        try:
+            written = statements.complete(self.addon)
+        except Exception:  # noqa: BLE001 - bookkeeping; retried next pass
+            log.exception("completing payment statement records failed")
             return
-        if counts:
-            log.info("reconciled left-over attempts: %s", counts)
+        if written:
+            log.info("payment statement records completed: %s", written)
 
     # -- the loop --
 
@@ -635,8 +644,9 @@ class Worker:
         self.slots = GatewaySlots(concurrency)
         self.addon = dataclasses.replace(self.addon,
                                          gateway=SlottedGateway(self.addon.gateway, self.slots))
-        pool = ThreadPoolExecutor(max_workers=min(3 * concurrency, 128),
-                                  thread_name_prefix="charge")
+        # Threads start only as items are submitted, and at most 4 × concurrency items are
+        # in flight, so a generous cap lets the concurrency setting grow while running.
+        pool = ThreadPoolExecutor(max_workers=128, thread_name_prefix="charge")
         in_flight = set()
         try:
             self.recover()
@@ -648,7 +658,6 @@ class Worker:
                     if self.fixed_concurrency is None:
                         concurrency = charge_concurrency(self.addon)
                         self.slots.resize(concurrency)
-                        pool._max_workers = max(pool._max_workers, min(3 * concurrency, 128))
                 if time.monotonic() - self._last_reconcile > RECONCILE_SECONDS:
                     self._last_reconcile = time.monotonic()
                     self.reconcile_leftovers()
@@ -716,6 +725,13 @@ class SlottedGateway:
         self._gateway = gateway
         self._slots = slots
 
+    @contextlib.contextmanager
+    def turn(self):
+        """Hold a slot and give the plain gateway: the journal marks an attempt sent only
+        once its turn has come (journal._gateway_turn)."""
+        with self._slots:
+            yield self._gateway
+
     def __getattr__(self, name):
         attribute = getattr(self._gateway, name)
         if not callable(attribute):
@@ -764,7 +780,6 @@ def process_item(addon, item_id, worker):
     except Exception as exc:  # noqa: BLE001 - one item's failure must not stop the run
         log.exception("charge item %s failed", item_id)
         with session_scope(addon.sessions) as session:
-            item = session.get(ChargeItem, item_id)
             attempt = (session.execute(select(PaymentAttempt).where(
                 PaymentAttempt.request_key == _item_key(item_id))).scalar_one_or_none())
         if attempt is not None and attempt.state.final:

@@ -14,6 +14,7 @@ Invariants (design.md §3), each relied on below:
 5. No card number or CVV reaches this module: attempts charge a saved token.
 """
 
+import contextlib
 import datetime as dt
 import functools
 import logging
@@ -23,13 +24,11 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..db import session_scope
-from ..ippay import (
-    GatewayError, GatewayNotSentError, GatewayRequestError, GatewayUnknownOutcomeError,
-    new_transaction_id,
-)
+from ..ippay import GatewayError, GatewayNotSentError, GatewayRequestError, new_transaction_id
 from ..models import AttemptKind, AttemptStatus, AttemptStatus as S, PaymentAttempt, utcnow
 from ..splynx import SplynxError
 from ..money import format_cents
+from . import statements
 
 log = logging.getLogger(__name__)
 
@@ -186,6 +185,16 @@ def _yield_when_moved(step):
     return wrapper
 
 
+def _gateway_turn(addon):
+    """The moment to send: a charge worker's gateway slot (services/charging.py), taken
+    before the attempt is marked sent, so that ``sent`` always means "on its way" and never
+    "waiting its turn" (a worker killed while waiting leaves nothing to ask ENQ about).
+    Elsewhere the gateway is used as it is."""
+    if hasattr(type(addon.gateway), "turn"):
+        return addon.gateway.turn()
+    return contextlib.nullcontext(addon.gateway)
+
+
 @_yield_when_moved
 def charge(addon, attempt):
     """Charge an opened attempt's token once, settle the outcome, and post an approval.
@@ -193,25 +202,34 @@ def charge(addon, attempt):
     Returns the attempt as it ends: posted, post_pending, declined, failed, or unknown when
     neither the SALE nor ENQ could tell what happened (reconcile settles it later).
     """
-    # Whoever moves it from created to sent sends it; anyone else must not (AttemptMoved).
-    attempt = _save(addon, attempt, S.SENT)
-    try:
-        result = addon.gateway.sale(attempt.transaction_id, attempt.amount_cents,
-                                    token=attempt.token, origin=attempt.origin,
-                                    order_number=attempt.document_number)
-    except GatewayRequestError as exc:
-        log.error("attempt %s refused before sending: %s", attempt.transaction_id, exc)
-        return _save(addon, attempt, S.FAILED, "invalid request", last_error=str(exc)[:2000],
-                     message="The payment could not be sent. Nothing was charged.")
-    except GatewayNotSentError as exc:
-        log.warning("attempt %s not sent: %s", attempt.transaction_id, exc)
-        return _save(addon, attempt, S.FAILED, "gateway unreachable", last_error=str(exc)[:2000],
-                     message="The payment gateway could not be reached. Nothing was charged.")
-    except GatewayUnknownOutcomeError as exc:
-        log.warning("attempt %s outcome unknown: %s", attempt.transaction_id, exc)
-        attempt = _save(addon, attempt, S.UNKNOWN, "no clear answer", last_error=str(exc)[:2000])
-        return settle(addon, attempt, backoff=ENQ_BACKOFF)
+    with _gateway_turn(addon) as gateway:
+        # Whoever moves it from created to sent sends it; anyone else must not (AttemptMoved).
+        attempt = _save(addon, attempt, S.SENT)
+        try:
+            result = gateway.sale(attempt.transaction_id, attempt.amount_cents,
+                                  token=attempt.token, origin=attempt.origin,
+                                  order_number=attempt.document_number)
+        except GatewayError as exc:
+            result = exc
+    # Outside the turn: settling by ENQ takes a turn of its own.
+    if isinstance(result, GatewayError):
+        return _send_failed(addon, attempt, result)
     return _record_result(addon, attempt, result)
+
+
+def _send_failed(addon, attempt, error):
+    """The SALE raised: nothing was sent (failed), or the outcome is unknown (ENQ)."""
+    if isinstance(error, GatewayRequestError):
+        log.error("attempt %s refused before sending: %s", attempt.transaction_id, error)
+        return _save(addon, attempt, S.FAILED, "invalid request", last_error=str(error)[:2000],
+                     message="The payment could not be sent. Nothing was charged.")
+    if isinstance(error, GatewayNotSentError):
+        log.warning("attempt %s not sent: %s", attempt.transaction_id, error)
+        return _save(addon, attempt, S.FAILED, "gateway unreachable", last_error=str(error)[:2000],
+                     message="The payment gateway could not be reached. Nothing was charged.")
+    log.warning("attempt %s outcome unknown: %s", attempt.transaction_id, error)
+    attempt = _save(addon, attempt, S.UNKNOWN, "no clear answer", last_error=str(error)[:2000])
+    return settle(addon, attempt, backoff=ENQ_BACKOFF)
 
 
 def _record_result(addon, attempt, result, note=None):
@@ -256,7 +274,9 @@ def post(addon, attempt):
     """Record an approved attempt as exactly one Splynx payment.
 
     Looks for a payment carrying the TransactionID first, so that a retry after a lost
-    answer or a crash never records the money twice.
+    answer or a crash never records the money twice. Only after the move to posted is the
+    payment logged in a payment statement (statements.py): bookkeeping that can neither
+    block nor repeat the payment, completed by reconcile when it fails here.
     """
     splynx = addon.splynx
     try:
@@ -268,14 +288,15 @@ def post(addon, attempt):
         # payment off as this one (the approval would never be recorded).
         found = [p for p in found if p.field_1 == attempt.transaction_id]
         if found:
-            payment_id = found[0].id
+            payment_id, payment_date = found[0].id, found[0].date or addon.today()
         else:
             settings = addon.module_settings.get()
+            payment_date = addon.today()
             payment_id = splynx.create_payment(
                 customer_id=attempt.customer_id,
                 amount_cents=attempt.amount_cents,
                 payment_type=settings["payment_method_id"],
-                date=addon.today(),
+                date=payment_date,
                 receipt_number=f"IPPAY-{attempt.transaction_id}",
                 invoice_id=attempt.invoice_id,
                 request_id=attempt.proforma_id,
@@ -291,8 +312,11 @@ def post(addon, attempt):
         return _save(addon, attempt, status, "Splynx refused or did not answer",
                      post_tries=attempt.post_tries + 1, last_error=str(exc)[:2000])
     log.info("attempt %s recorded as Splynx payment %s", attempt.transaction_id, payment_id)
-    return _save(addon, attempt, S.POSTED, f"Splynx payment {payment_id}",
-                 splynx_payment_id=payment_id, post_tries=attempt.post_tries + 1)
+    attempt = _save(addon, attempt, S.POSTED, f"Splynx payment {payment_id}",
+                    splynx_payment_id=payment_id, post_tries=attempt.post_tries + 1)
+    # Reached only by the process whose move to posted won (AttemptMoved otherwise), so
+    # the payment is logged once; a failure here leaves it posted (see statements.py).
+    return statements.log_payment(addon, attempt, payment_date, new_payment=not found)
 
 
 #: Attempts of charge runs belong to the worker that claimed them: it finishes them itself,

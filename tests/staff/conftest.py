@@ -6,7 +6,7 @@ import threading
 import pytest
 from sqlalchemy import select
 
-from conftest import build_world
+from sandbox.world import build_world
 from splynx_ippay.db import session_scope
 from splynx_ippay.ippay import Card as GatewayCard
 from splynx_ippay.models import Card, ChargeRun

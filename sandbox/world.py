@@ -1,0 +1,92 @@
+"""The whole world in one process, for tests: the Splynx emulator and the add-on on one
+origin (a dispatcher, as nginx is on a Splynx host), the IPpay simulator beside them."""
+
+import os
+
+import requests
+
+from sandbox.serve import BackgroundServer
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+class World:
+    """The emulator and the add-on on one origin (``url``), the simulator beside it."""
+
+    def __init__(self, front_server, sim_server, splynx_app, addon, config):
+        self.front = front_server
+        self.url = front_server.url
+        self.sim = sim_server
+        self.splynx_app = splynx_app
+        self.addon = addon
+        self.config = config
+
+    def sim_call(self, path, payload=None):
+        method = requests.post if payload is not None else requests.get
+        response = method(f"{self.sim.url}/_sim/{path}", json=payload, timeout=10)
+        response.raise_for_status()
+        return response.json()
+
+    def emu_call(self, path, payload=None):
+        method = requests.post if payload is not None else requests.get
+        response = method(f"{self.url}/_sandbox/{path}", json=payload, timeout=10)
+        response.raise_for_status()
+        return response.json()
+
+    def login(self, login, password=None, place="portal"):
+        """A browser-like session logged into the emulator's portal (or admin pages)."""
+        session = requests.Session()
+        response = session.post(f"{self.url}/{place}/login",
+                                data={"login": login, "password": password or f"{login}-pass"},
+                                timeout=10)
+        assert response.ok and "PHPSESSID" in session.cookies, response.text[:500]
+        return session
+
+    def login_admin(self):
+        return self.login("admin", place="admin")
+
+    def store(self):
+        """The emulator's data, for tests that set up many invoices directly."""
+        return self.splynx_app.extensions["splynx_store"]
+
+    def env(self):
+        """Environment for a worker or CLI subprocess talking to this world."""
+        return {**os.environ, "PYTHONPATH": ROOT, "SPLYNX_IPPAY_CONFIG": "/nonexistent/config.ini",
+                "SPLYNX_IPPAY_SPLYNX_URL": self.url, "SPLYNX_IPPAY_SPLYNX_API_KEY": "sandbox-key",
+                "SPLYNX_IPPAY_SPLYNX_API_SECRET": "sandbox-secret",
+                "SPLYNX_IPPAY_IPPAY_URL": self.sim.url + "/ippay",
+                "SPLYNX_IPPAY_IPPAY_READ_TIMEOUT": str(self.config["IPPAY_READ_TIMEOUT"]),
+                "SPLYNX_IPPAY_IPPAY_CONNECT_TIMEOUT": "2",
+                "SPLYNX_IPPAY_DATABASE_URL": self.config["DATABASE_URL"],
+                "SPLYNX_IPPAY_WEB_LOG_LEVEL": "WARNING"}
+
+    def stop(self):
+        self.front.stop()
+        self.sim.stop()
+
+
+def build_world(database_url, splynx_config=None, csrf=True, **settings):
+    """Start simulator, emulator (``splynx_config``: e.g. extra invoices) and add-on;
+    the caller calls ``world.stop()``. ``csrf=False`` spares API-like tests the form tokens."""
+    from sandbox.front import Front
+    from sandbox.ippay import create_app as create_sim
+    from sandbox.splynx import create_app as create_splynx
+    from splynx_ippay import create_app
+    from splynx_ippay.services import build_addon
+    from splynx_ippay.config import validate
+
+    sim = BackgroundServer(create_sim()).start()
+    splynx_app = create_splynx(splynx_config or {})
+    front = BackgroundServer(Front(splynx_app)).start()
+    config = validate({
+        "SPLYNX_URL": front.url, "SPLYNX_API_KEY": "sandbox-key",
+        "SPLYNX_API_SECRET": "sandbox-secret", "IPPAY_URL": sim.url + "/ippay",
+        "IPPAY_READ_TIMEOUT": 1.0, "IPPAY_CONNECT_TIMEOUT": 1.0, "SPLYNX_TIMEOUT": 5.0,
+        "DATABASE_URL": database_url, "WEB_SECRET_KEY": "test-secret", **settings,
+    })
+    addon = build_addon(config)
+    front.app.addon_app = create_app({**config, "ADDON": addon, "WTF_CSRF_ENABLED": csrf})
+    from splynx_ippay.services.registration import register
+
+    register(addon.splynx)
+    return World(front, sim, splynx_app, addon, config)
