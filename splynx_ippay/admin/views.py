@@ -143,24 +143,34 @@ def charge(admin_id):
     return render_template("admin/charge.html", form=form, preview=None, error=None)
 
 
+def _previewed(addon, form):
+    """(period_from, period_to, filters, summary) of the posted period, or the page that
+    says why there is none."""
+    try:
+        period_from, period_to, filters = charging.parse_request(form)
+        return (period_from, period_to, filters,
+                charging.preview(addon, period_from, period_to, filters)), None
+    except charging.PeriodError as exc:
+        return None, (render_template("admin/charge.html", form=form, preview=None,
+                                      error=str(exc)), 400)
+    except SplynxError as exc:
+        return None, (render_template("admin/charge.html", form=form, preview=None,
+                                      error=f"Splynx did not answer: {exc}"), 503)
+
+
 @bp.route("/charge/preview", methods=["POST"])
 @admin_required
 def charge_preview(admin_id):
-    addon = _addon()
     form = {k: request.form.get(k, "") for k in _FILTER_KEYS}
-    try:
-        period_from, period_to, filters = charging.parse_request(form)
-        summary = charging.preview(addon, period_from, period_to, filters)
-    except charging.PeriodError as exc:
-        return render_template("admin/charge.html", form=form, preview=None, error=str(exc)), 400
-    except SplynxError as exc:
-        return render_template("admin/charge.html", form=form, preview=None,
-                               error=f"Splynx did not answer: {exc}"), 503
-    error = _nothing_to_charge(summary, period_from, period_to, filters)
-    return render_template("admin/charge.html", form=form, preview=summary, error=error)
+    previewed, refusal = _previewed(_addon(), form)
+    if refusal:
+        return refusal
+    summary = previewed[3]
+    return render_template("admin/charge.html", form=form, preview=summary,
+                           error=_nothing_to_charge(*previewed))
 
 
-def _nothing_to_charge(summary, period_from, period_to, filters):
+def _nothing_to_charge(period_from, period_to, filters, summary):
     if not summary["invoices"]:
         return (f"There are no unpaid invoices dated {period_from} to {period_to}"
                 f"{' matching the filters' if filters else ''}. Nothing to charge; "
@@ -176,18 +186,13 @@ def _nothing_to_charge(summary, period_from, period_to, filters):
 def charge_confirm(admin_id):
     addon = _addon()
     form = {k: request.form.get(k, "") for k in _FILTER_KEYS}
-    try:
-        period_from, period_to, filters = charging.parse_request(form)
-        summary = charging.preview(addon, period_from, period_to, filters)
-    except charging.PeriodError as exc:
-        return render_template("admin/charge.html", form=form, preview=None, error=str(exc)), 400
-    except SplynxError as exc:
-        return render_template("admin/charge.html", form=form, preview=None,
-                               error=f"Splynx did not answer: {exc}"), 503
+    previewed, refusal = _previewed(addon, form)
+    if refusal:
+        return refusal
+    period_from, period_to, filters, summary = previewed
     if not summary["chargeable"]:
         return render_template("admin/charge.html", form=form, preview=summary,
-                               error=_nothing_to_charge(summary, period_from, period_to,
-                                                        filters)), 400
+                               error=_nothing_to_charge(*previewed)), 400
     try:
         run = charging.create_run(addon, admin_id=admin_id, period_from=period_from,
                                   period_to=period_to, filters=filters, summary=summary)
