@@ -113,6 +113,9 @@ class Stack:
                                                       "sandbox-secret"),
             "SPLYNX_IPPAY_IPPAY_URL": f"{self.ippay_url}/ippay",
             "SPLYNX_IPPAY_IPPAY_TERMINAL_ID": "TESTTERMINAL",
+            # The simulator is local: a short read timeout lets a worker killed in the demo
+            # settle its charges in flight (ENQ after the timeout) within seconds, not a minute.
+            "SPLYNX_IPPAY_IPPAY_READ_TIMEOUT": "10",
             "SPLYNX_IPPAY_DATABASE_URL": self.database_url,
             "SPLYNX_IPPAY_WEB_SECRET_KEY": "demo-secret-key-not-for-production",
             "PYTHONPATH": str(ROOT),
