@@ -165,29 +165,26 @@ def void(addon, attempt_id, admin_id, reason=None):
         raise RefundError("Only an approval of today that has not been refunded can be voided; "
                           "refund it instead.")
     refund, attempt = _open(addon, attempt_id, "void", attempt.amount_cents, admin_id, reason)
-    refund = _save(addon, refund, R.SENT.value)
-    try:
-        result = addon.gateway.void(attempt.transaction_id, attempt.approval, attempt.amount_cents,
-                                    token=attempt.token)
-    except (GatewayRequestError, GatewayNotSentError) as exc:
-        return _save(addon, refund, R.FAILED.value, last_error=str(exc)[:2000],
-                     message="The gateway could not be reached. Nothing was voided.")
-    except GatewayError as exc:
-        refund = _save(addon, refund, R.UNKNOWN.value, last_error=str(exc)[:2000])
-        return settle(addon, refund)
-    return _record(addon, refund, attempt, result)
+    return _send(addon, refund, attempt, "voided", lambda: addon.gateway.void(
+        attempt.transaction_id, attempt.approval, attempt.amount_cents, token=attempt.token))
 
 
 def refund(addon, attempt_id, amount_cents, admin_id, reason=None):
     """Refund all or part of an approval (linked IPpay CREDIT) and book it in Splynx."""
     refund_row, attempt = _open(addon, attempt_id, "refund", amount_cents, admin_id, reason)
+    return _send(addon, refund_row, attempt, "refunded", lambda: addon.gateway.credit(
+        amount_cents, transaction_id=attempt.transaction_id, token=attempt.token))
+
+
+def _send(addon, refund_row, attempt, done_word, call):
+    """Mark the committed refund row sent, make the gateway ``call`` once, and settle it: not
+    sent → failed; unknown → ENQ, never a second VOID or CREDIT."""
     refund_row = _save(addon, refund_row, R.SENT.value)
     try:
-        result = addon.gateway.credit(amount_cents, transaction_id=attempt.transaction_id,
-                                      token=attempt.token)
+        result = call()
     except (GatewayRequestError, GatewayNotSentError) as exc:
         return _save(addon, refund_row, R.FAILED.value, last_error=str(exc)[:2000],
-                     message="The gateway could not be reached. Nothing was refunded.")
+                     message=f"The gateway could not be reached. Nothing was {done_word}.")
     except GatewayError as exc:
         refund_row = _save(addon, refund_row, R.UNKNOWN.value, last_error=str(exc)[:2000])
         return settle(addon, refund_row)

@@ -13,14 +13,14 @@ import re
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
-import pytest
 import requests
+
+from sandbox.stack import free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = "splynx-ippay"
@@ -62,24 +62,6 @@ def apt_update_local():
     """``apt-get update`` of the local repository only (Debian's lists are already there)."""
     run(["apt-get", "-q", "update", "-o", f"Dir::Etc::sourcelist={SOURCES}",
          "-o", "Dir::Etc::sourceparts=-", "-o", "APT::Get::List-Cleanup=0"])
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for(url, timeout=30.0, process=None):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            raise AssertionError(f"{process.args} exited with {process.returncode}")
-        try:
-            return requests.get(url, timeout=2)
-        except requests.RequestException:
-            time.sleep(0.1)
-    raise AssertionError(f"{url} did not answer within {timeout} s")
 
 
 def _clean_copy(destination):
