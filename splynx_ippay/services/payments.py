@@ -125,11 +125,6 @@ def find_document_by_id(addon, kind, document_id):
     return document
 
 
-def find_invoice(addon, customer_id, number):
-    """The customer's invoice with this number (see :func:`find_document`)."""
-    return find_document(addon, INVOICE, customer_id, number)
-
-
 def unpaid_invoices(addon, customer_id):
     """The customer's invoices with money due, oldest first (the dashboard widget)."""
     try:
@@ -279,20 +274,6 @@ def pay_document(addon, kind, customer_id, number, *, card_id=None, new_card=Non
                              "Please check it and pay again.", name=_(label),
                              number=document.number))
     return journal.charge(addon, attempt)
-
-
-def pay_invoice(addon, customer_id, number, card_id=None, *, request_key=None,
-                channel="portal", new_card=None):
-    """Charge the amount due on the customer's invoice to a saved card (or a new one)."""
-    return pay_document(addon, INVOICE, customer_id, number, card_id=card_id, new_card=new_card,
-                        request_key=request_key, channel=channel)
-
-
-def pay_proforma(addon, customer_id, number, card_id=None, *, request_key=None,
-                 channel="portal", new_card=None):
-    """Charge the total of the customer's unpaid proforma invoice."""
-    return pay_document(addon, PROFORMA, customer_id, number, card_id=card_id,
-                        new_card=new_card, request_key=request_key, channel=channel)
 
 
 def refill_limits(addon):

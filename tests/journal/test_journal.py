@@ -253,8 +253,8 @@ def test_the_same_form_sent_twice_is_charged_by_one_request_only(addon, ippay_si
 
     card, invoice = saved_card(addon), unpaid_invoice(addon)
     first = open_for(addon, card, invoice, request_key="form-twice")
-    second = payments.pay_invoice(addon, invoice.customer_id, invoice.number, card.id,
-                                  request_key="form-twice")
+    second = payments.pay_document(addon, payments.INVOICE, invoice.customer_id, invoice.number,
+                                   card_id=card.id, request_key="form-twice")
     assert second.id == first.id and sales_of(ippay_sim, first.transaction_id) == []
     assert journal.charge(addon, first).status == S.POSTED.value
     # A stale copy charged again (a worker resuming late) sends nothing either.
