@@ -11,6 +11,7 @@ DEFAULT_PORT = 8089
 
 
 def main():
+    """Serve the simulator on --host/--port until interrupted."""
     run_foreground(create_app(), "IPpay gateway simulator", DEFAULT_PORT)
 
 

@@ -24,12 +24,37 @@ DEFAULTS = {
     "reverseauth_enabled": True,
     # §8 [J]: JetPay voids authorisations with VOID; §10 limits VOID to SALE/CAPT/CREDIT.
     "void_authonly": False,
-    # §7/§10 [I]: optional decline overrides (054 expired card, 806 CVV2 "000").
-    "decline_expired": False,
-    "decline_cvv_000": False,
+    # §7/§10 [I]: decline an expired card with 054 (by the simulated clock). On by default:
+    # every issuer declines an expired card, and a client that copes with the strict
+    # answer copes with the lenient one; the real test gateway's choice is unknown (§11).
+    "decline_expired": True,
+    # §10: CVV2 "000" is declined with 806 "invalid CVV2" (and CVV2 result N). On by default
+    # for the same reason; off, "000" is approved with CVV2 result N (an issuer that approves
+    # on a mismatch and leaves the decision to the merchant).
+    "decline_cvv_000": True,
+    # §5.3/§7: the CVV2 result of an approval that carried a CVV2: P (not processed, what the
+    # test gateway answered in BOP's recorded runs) or M (match, as a live issuer answers).
+    "cvv2_result": "P",
+    # §2.2 row 10: a CVV2 that is not 3-4 digits. 900 + ErrMsg "Invalid CVV2." (default: §10
+    # answers validation errors 900, and IPpay answered 900 where old JetPay hosts answered
+    # 912 for a bad card number, §7) or 933 "Invalid CVV2" (the JetPay code, §5.2).
+    "cvv_format_error": "900",
+    # §6/§11: whether TOKENIZE checks the CVV2 it is sent (UCRM sends it) is unknown. When on,
+    # TOKENIZE with CVV2 "000" is declined with 806 like a SALE.
+    "tokenize_checks_cvv": False,
     # §7 [I]: the types the penny-value table (and the two overrides) decide. Refunds,
     # forced sales and ACH are not authorised by an issuer, so they are not in it by default.
     "cents_rule_types": ["SALE", "AUTHONLY"],
+    # §7 [I]: CHECK is decided by the same penny table (cents 51 -> 051 insufficient funds,
+    # 52 -> 052 no checking account ...), as IPpay's ACH scrutiny may decline at once.
+    "ach_cents_rule": True,
+    # Issue 12 [I]: an accepted CHECK of exactly $9NN.00 is returned RNN (90100 -> R01,
+    # 91000 -> R10) ``ach_return_days`` simulated days later.
+    "ach_return_trigger": True,
+    "ach_return_days": 2,
+    # The returns report's amount column: "cents" (amount_cents, integer) or "dollars"
+    # (amount, "12.50"), since IPpay's real report format is not public.
+    "ach_returns_amount": "cents",
     # Sleep this long on every gateway call (benchmarks).
     "latency_ms": 0,
     # Key of the HMAC that derives tokens (§6); fixed so tokens survive restarts.
@@ -41,6 +66,9 @@ CHOICES = {
     "blank_terminal": ("empty", "error"),
     "error_format": ("actioncode", "errmsg_only"),
     "duplicate_id": ("reject", "replay"),
+    "cvv2_result": ("P", "M"),
+    "cvv_format_error": ("900", "933"),
+    "ach_returns_amount": ("cents", "dollars"),
 }
 
 #: Types that may be listed in ``cents_rule_types``.

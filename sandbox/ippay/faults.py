@@ -41,9 +41,11 @@ class Fault:
     commit: bool = False
 
     def matches(self, transaction_type):
+        """Whether this fault applies to a call of ``transaction_type``."""
         return self.types is None or transaction_type in self.types
 
     def to_json(self):
+        """The fault as the control plane shows it."""
         return {"kind": self.kind, "delay_s": self.delay_s,
                 "types": sorted(self.types) if self.types is not None else None,
                 "count": self.count, "commit": self.commit}

@@ -8,8 +8,10 @@ and can commit them atomically with the decision (hold ``store.lock`` around
 ``run()`` and ``commit()``).
 """
 
+import datetime
 from dataclasses import dataclass, field
 
+from . import returns
 from .rules import (
     Rejection, approval_code, ach_token, card_token, check_aba, check_account_number,
     check_card_number, check_cvv2, invalid, is_expired, not_found, parse_amount,
@@ -30,7 +32,8 @@ class Outcome:
 
     ``fields`` None means an empty body (§5.4: blank TerminalID). ``reply_type``
     picks the root name (§4.1); ``index`` False records ``entry`` without
-    claiming its TransactionID (TOKENIZE, see ``Processor._tokenize``).
+    claiming its TransactionID (TOKENIZE, see ``Processor._tokenize``);
+    ``returns`` are ACH returns to schedule (returns.py).
     """
 
     request_root: str
@@ -40,6 +43,7 @@ class Outcome:
     updates: list = field(default_factory=list)
     tokens: list = field(default_factory=list)
     index: bool = True
+    returns: list = field(default_factory=list)
 
     def body(self):
         """The reply as bytes (empty for an empty-body reply)."""
@@ -68,9 +72,10 @@ class Source:
 class Processor:
     """Decides one parsed request against the current ledger and switches."""
 
-    def __init__(self, store, cfg, request):
+    def __init__(self, store, cfg, request, today=None):
         self.store = store
         self.cfg = cfg
+        self.today = today or datetime.date.today()  # the simulated date (clock.py)
         self.request = request
         self.body = request.body
         self.terminal = self.body.get("TerminalID")
@@ -110,9 +115,9 @@ class Processor:
         fields["TransactionID"] = self.sent_id or None
         return Outcome(self.request.root, self.type, fields)
 
-    def _outcome(self, fields, entry=None, updates=(), tokens=(), index=True):
+    def _outcome(self, fields, entry=None, updates=(), tokens=(), index=True, returns=()):
         return Outcome(self.request.root, self.type, fields, entry, list(updates), list(tokens),
-                       index)
+                       index, list(returns))
 
     def _replay(self, entry):
         """§8/§10: answer with a reply recorded earlier (ENQ, duplicate replay)."""
@@ -128,7 +133,7 @@ class Processor:
             reply={k: v for k, v in fields.items() if v is not None}, amount=amount,
             approval=fields.get("Approval"), ip_trans_id=fields.get("ipTransID"),
             last4=source.last4 if source else None, source_ref=source.ref if source else None,
-            expiry=source.expiry if source else None, **extra,
+            expiry=source.expiry if source else None, date=self.today.isoformat(), **extra,
         )
 
     def _token_record(self, source):
@@ -173,7 +178,7 @@ class Processor:
         """The card named by CardNum (+ expiry), Token or ipTransID (§2.2 rows 9-14)."""
         body = self.body
         if body.get("CVV2"):
-            check_cvv2(body.get("CVV2"))
+            check_cvv2(body.get("CVV2"), self.cfg["cvv_format_error"])
         pan = body.get("CardNum")
         if pan:
             check_card_number(pan)
@@ -217,7 +222,7 @@ class Processor:
             source = Source("ach", ach_token(self.cfg["token_key"], self.terminal, aba, account),
                             account[-4:], tokenize=ach.flag("AccountNumber", "Tokenize"))
         check_number = require(ach.get("CheckNumber"), "Check Number")
-        if not check_number.isdigit():
+        if not (check_number.isascii() and check_number.isdigit()):
             raise invalid("Check Number must be numeric.")
         return source
 
@@ -227,11 +232,22 @@ class Processor:
         """§7: the test rules, for the types listed in ``cents_rule_types``."""
         if self.type not in self.cfg["cents_rule_types"]:
             return "000"
-        if self.cfg["decline_expired"] and source.expiry and is_expired(source.expiry):
+        if self.cfg["decline_expired"] and source.expiry and is_expired(source.expiry, self.today):
             return "054"
-        if self.cfg["decline_cvv_000"] and self.body.get("CVV2") == "000":
+        if self._cvv_refused():
             return "806"
-        return penny_decision(amount)
+        scripted = self.store.next_card_code(source.last4) if self.type == "SALE" else None
+        return scripted or penny_decision(amount)
+
+    def _cvv_refused(self):
+        """§10: CVV2 "000" is the simulator's "does not match" (806 when ``decline_cvv_000``)."""
+        return self.cfg["decline_cvv_000"] and self.body.get("CVV2") == "000"
+
+    def _cvv_result(self):
+        """§5.3: the CVV2 result letter: none without a CVV2, N for "000", else ``cvv2_result``."""
+        if not self.body.get("CVV2"):
+            return None
+        return "N" if self.body.get("CVV2") == "000" else self.cfg["cvv2_result"]
 
     def _duplicate(self, transaction_id):
         """§8 [I]: a new originating transaction reusing a TransactionID of this terminal.
@@ -248,7 +264,10 @@ class Processor:
 
     def _declined(self, transaction_id, code, amount, source):
         fields = {"TransactionID": transaction_id, "ActionCode": code,
-                  "ResponseText": "DECLINED", "ipTransID": self.store.next_ip_trans_id()}
+                  "ResponseText": "DECLINED",
+                  # §5.3: a CVV refusal says why; other declines carry no CVV2 (§7 [S] BOP).
+                  "CVV2": "N" if code == "806" else None,
+                  "ipTransID": self.store.next_ip_trans_id()}
         entry = self._entry(transaction_id, "declined", fields, amount, source)
         return self._outcome(fields, entry)
 
@@ -257,6 +276,8 @@ class Processor:
         may not exceed what was captured minus what was already refunded."""
         if source.ref != original.source_ref:
             raise invalid(_MISMATCH.format("Card" if source.kind == "card" else "Account"))
+        if original.status == "returned":
+            raise invalid("The transaction was returned by the bank; nothing is left to refund.")
         if amount > original.captured - original.refunded:
             raise invalid("Credit amount exceeds the amount available to refund.")
         code = self._decide(source, amount)
@@ -290,7 +311,7 @@ class Processor:
             "TransactionID": transaction_id, "ActionCode": "000",
             "Approval": approval_code(amount), "ResponseText": "APPROVED",
             "AVS": "Y" if has_address else "U",
-            "CVV2": "P" if self.body.get("CVV2") else None,
+            "CVV2": self._cvv_result(),
             # §6: a Token comes back only when CardNum asked for one.
             "Token": source.ref if source.tokenize else None,
             "ipTransID": self.store.next_ip_trans_id(),
@@ -466,7 +487,7 @@ class Processor:
         """
         body, ach = self.body, self.body.child("ACH")
         if body.get("CVV2"):
-            check_cvv2(body.get("CVV2"))
+            check_cvv2(body.get("CVV2"), self.cfg["cvv_format_error"])
         if body.get("CardNum"):
             pan = body.get("CardNum")
             check_card_number(pan)
@@ -488,6 +509,12 @@ class Processor:
         else:
             raise invalid("Card Number and Expiration Date, Token, or ABA and AccountNumber "
                           "required with TOKENIZE Transactions.")
+        if self.cfg["tokenize_checks_cvv"] and self._cvv_refused():
+            # §11: unknown whether TOKENIZE checks the CVV; when it does, like a SALE (806).
+            fields = {"TransactionID": self.sent_id or None, "ActionCode": "806",
+                      "ResponseText": "DECLINED", "CVV2": "N"}
+            entry = self._entry(self.sent_id or "", "declined", fields, source=source)
+            return self._outcome(fields, entry, index=False)
         fields = {"TransactionID": self.sent_id or None, "ActionCode": "000",
                   "ResponseText": "TOKENIZED", "Token": source.ref}
         entry = self._entry(self.sent_id or "", "tokenized", fields, source=source,
@@ -495,21 +522,36 @@ class Processor:
         return self._outcome(fields, entry, tokens=[self._token_record(source)], index=False)
 
     def _check(self):
-        """§10 CHECK: an ACH debit; CHECK ACCEPTED with Approval 000000."""
+        """§10 CHECK: an ACH debit; CHECK ACCEPTED with Approval 000000, or a decline by the
+        cents (``ach_cents_rule``). An accepted CHECK of $9NN.00 is returned RNN later
+        (``ach_return_trigger``, returns.py)."""
         amount = self._amount()
         source = self._ach_source()
         transaction_id = self._new_id()
         replayed = self._duplicate(transaction_id)
         if replayed is not None:
             return replayed
+        code = penny_decision(amount) if self.cfg["ach_cents_rule"] else "000"
+        if code != "000":
+            return self._declined(transaction_id, code, amount, source)
         fields = {"TransactionID": transaction_id, "ActionCode": "000", "Approval": "000000",
                   "ResponseText": "CHECK ACCEPTED",
                   "Token": source.ref if source.tokenize else None,
                   "ipTransID": self.store.next_ip_trans_id()}
         entry = self._entry(transaction_id, "accepted", fields, amount, source, captured=amount,
-                            token=source.ref if source.tokenize else source.token)
+                            token=source.ref if source.tokenize else source.token,
+                            ach=self._ach_details())
         tokens = [self._token_record(source)] if source.tokenize else []
-        return self._outcome(fields, entry, tokens=tokens)
+        code = returns.triggered_code(amount) if self.cfg["ach_return_trigger"] else None
+        scheduled = [returns.schedule(entry, code, self.cfg["ach_return_days"], self.today,
+                                      origin="amount")] if code else []
+        return self._outcome(fields, entry, tokens=tokens, returns=scheduled)
+
+    def _ach_details(self):
+        """What the returns report shows of the account: ACH Type, SEC and holder (returns.py)."""
+        ach = self.body.child("ACH")
+        return {"type": ach.attrs.get("Type", "").strip(), "sec": ach.attrs.get("SEC", "").strip(),
+                "holder": self.body.get("CardName")}
 
     def _reversal(self):
         """§3 REVERSAL: an ACH refund, linked to a CHECK by its TransactionID or new."""

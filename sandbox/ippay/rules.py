@@ -17,8 +17,9 @@ APPROVING_CENTS = frozenset(
 #: §7 [S] BOP: the Luhn failure text, trailing spaces included.
 INVALID_CARD_TEXT = "Invalid card number.  "
 
-_DIGITS = re.compile(r"^\d+$")
-_AMOUNT = re.compile(r"^[+-]?\d+$")
+# Digits are ASCII digits: a real gateway reads bytes, so "１００" (full-width) is no amount.
+_DIGITS = re.compile(r"^\d+$", re.ASCII)
+_AMOUNT = re.compile(r"^[+-]?\d+$", re.ASCII)
 
 
 class Rejection(Exception):
@@ -76,7 +77,8 @@ def parse_expiry(month, year):
 
     Returns ``(month, four-digit year)``.
     """
-    if not (re.match(r"^\d\d$", month) and 1 <= int(month) <= 12 and re.match(r"^\d\d$", year)):
+    two_digits = re.compile(r"^\d\d$", re.ASCII)
+    if not (two_digits.match(month) and 1 <= int(month) <= 12 and two_digits.match(year)):
         raise invalid("Invalid card expiration date.")
     return int(month), 2000 + int(year)
 
@@ -88,21 +90,27 @@ def is_expired(expiry, today=None):
     return (year, month) < (today.year, today.month)
 
 
-def check_cvv2(cvv2):
-    """§2.2 row 10: 3-4 digits."""
-    if not re.match(r"^\d{3,4}$", cvv2):
-        raise invalid("Invalid CVV2.")
+def check_cvv2(cvv2, action_code="900"):
+    """§2.2 row 10: 3-4 digits, else ``action_code`` (switch ``cvv_format_error``: 900 or 933)
+    with ErrMsg "Invalid CVV2."."""
+    if not re.match(r"^\d{3,4}$", cvv2, re.ASCII):
+        raise Rejection(action_code, "DECLINED", "Invalid CVV2.")
 
 
 def check_aba(aba):
-    """§10: an ABA routing number has 9 digits, else ActionCode 923 (§5.2)."""
-    if not re.match(r"^\d{9}$", aba):
+    """§10: an ABA routing number has 9 digits whose checksum holds
+    (3, 7, 1 weights: 3·(d1+d4+d7) + 7·(d2+d5+d8) + (d3+d6+d9) ≡ 0 mod 10),
+    else ActionCode 923 Invalid ABA (§5.2)."""
+    if not re.match(r"^\d{9}$", aba, re.ASCII):
         raise Rejection("923", "DECLINED", "Invalid ABA number. ABA must be 9 digits.")
+    weighted = sum(int(digit) * (3, 7, 1)[i % 3] for i, digit in enumerate(aba))
+    if weighted % 10:
+        raise Rejection("923", "DECLINED", "Invalid ABA number. The check digit does not match.")
 
 
 def check_account_number(account):
     """§5.2: 924 Invalid DDA for an account number that is not 4-17 digits [I]."""
-    if not re.match(r"^\d{4,17}$", account):
+    if not re.match(r"^\d{4,17}$", account, re.ASCII):
         raise Rejection("924", "DECLINED", "Invalid account number.")
 
 

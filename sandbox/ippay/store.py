@@ -11,6 +11,8 @@ import itertools
 import threading
 from dataclasses import dataclass, field
 
+from .returns import ReturnError
+
 #: Entry types and statuses that money has actually moved on, so ``settle`` can
 #: close them (after which VOID no longer applies, §8).
 _SETTLEABLE = {"SALE", "FORCE", "CAPT", "CREDIT", "CHECK", "REVERSAL"}
@@ -60,6 +62,9 @@ class Entry:
     settled: bool = False
     source_ref: str = None
     expiry: tuple = None
+    date: str = None  # the simulated date it was processed on (clock.py)
+    ach: dict = None  # ACH Type, SEC and holder name of a CHECK or REVERSAL (returns report)
+    return_code: str = None  # set when a CHECK is returned (returns.py)
     seq: int = 0
     created_at: str = field(default_factory=_now)
 
@@ -72,7 +77,8 @@ class Entry:
             "response_text": self.response_text, "approval": self.approval,
             "token": self.token, "ip_trans_id": self.ip_trans_id, "last4": self.last4,
             "linked": self.linked, "captured": self.captured, "refunded": self.refunded,
-            "settled": self.settled, "created_at": self.created_at, "reply": dict(self.reply),
+            "settled": self.settled, "date": self.date, "return_code": self.return_code,
+            "created_at": self.created_at, "reply": dict(self.reply),
         }
 
 
@@ -89,6 +95,7 @@ class TokenRecord:
     updated_at: str = field(default_factory=_now)
 
     def to_json(self):
+        """The public view of a token (no card or account number)."""
         month, year = self.expiry or (None, None)
         return {
             "token": self.token, "terminal_id": self.terminal_id, "kind": self.kind,
@@ -102,16 +109,40 @@ class Store:
 
     def __init__(self):
         self.lock = threading.RLock()
+        #: Scripted outcomes per card (control plane ``/_sim/card-rules``): last four digits
+        #: → the ActionCodes its next SALEs get, in order.
+        self.card_rules = {}
         self.reset()
+
+    def set_card_rules(self, rules):
+        """Script the next SALE outcomes of cards by their last four digits:
+        ``[{"last4": "0051", "codes": ["051", "051", "000"]}]`` (replaces every rule)."""
+        parsed = {}
+        for rule in rules:
+            last4, codes = str(rule.get("last4", "")), rule.get("codes")
+            if not (len(last4) == 4 and last4.isdigit()) or not isinstance(codes, list) or not all(
+                    isinstance(c, str) and len(c) == 3 and c.isdigit() for c in codes):
+                raise ValueError('each rule: {"last4": "NNNN", "codes": ["051", ...]}')
+            parsed[last4] = list(codes)
+        with self.lock:
+            self.card_rules = parsed
+
+    def next_card_code(self, last4):
+        """The scripted ActionCode of this card's next SALE, or None (the usual rules)."""
+        with self.lock:
+            codes = self.card_rules.get(last4)
+            return codes.pop(0) if codes else None
 
     def reset(self):
         """Forget every transaction, token and request; restart the counters."""
         with self.lock:
+            self.card_rules = {}
             self._entries = []
             self._index = {}
             self._by_ip_trans_id = {}
             self._tokens = {}
             self._requests = []
+            self._returns = []
             self._ip_counter = itertools.count(1)
             self._id_counter = itertools.count(1)
 
@@ -150,11 +181,13 @@ class Store:
 
     # -- writes --
 
-    def commit(self, entry=None, updates=(), tokens=(), index=True):
+    def commit(self, entry=None, updates=(), tokens=(), index=True, returns=()):
         """Apply a decision: add ``entry``, set fields on existing entries
-        (``updates`` is a list of ``(entry, {field: value})``), save ``tokens``.
-        ``index=False`` records the entry without claiming its TransactionID."""
+        (``updates`` is a list of ``(entry, {field: value})``), save ``tokens``
+        and schedule ACH ``returns``. ``index=False`` records the entry without
+        claiming its TransactionID."""
         with self.lock:
+            self._returns.extend(returns)
             for target, changes in updates:
                 for name, value in changes.items():
                     setattr(target, name, value)
@@ -173,12 +206,19 @@ class Store:
                     self._by_ip_trans_id[entry.ip_trans_id] = entry
 
     def log_request(self, path, content_type, body):
-        """Keep a raw request body, in arrival order (tests search it for PANs)."""
+        """Keep a raw request body, in arrival order (tests search it for PANs); return its record."""
         with self.lock:
-            self._requests.append({
+            record = {
                 "seq": len(self._requests) + 1, "received_at": _now(), "path": path,
-                "content_type": content_type, "body": _text(body),
-            })
+                "content_type": content_type, "body": _text(body), "reply_status": None, "reply": None,
+            }
+            self._requests.append(record)
+            return record
+
+    def log_reply(self, record, status, body):
+        """Note on a request's record what was answered to it (HTTP status and body, as sent)."""
+        with self.lock:
+            record["reply_status"], record["reply"] = status, _text(body)
 
     def settle(self, terminal_id=None, transaction_id=None):
         """Close the batch: mark captured, credited and accepted entries settled.
@@ -195,6 +235,32 @@ class Store:
                     entry.settled = True
                     count += 1
             return count
+
+    def schedule_return(self, record):
+        """Schedule an ACH return (returns.py) unless its CHECK already has one; return it."""
+        with self.lock:
+            if any(r.terminal_id == record.terminal_id and r.transaction_id.upper() == record.transaction_id.upper()
+                   for r in self._returns):
+                raise ReturnError("a return is already scheduled for this CHECK")
+            self._returns.append(record)
+            return record
+
+    def produce_returns(self, today):
+        """Produce every scheduled return due on or before ``today``: the CHECK becomes ``returned``."""
+        with self.lock:
+            for record in self._returns:
+                if record.produced or record.due_date > today.isoformat():
+                    continue
+                record.produced = True
+                for entry in self._index.get((record.terminal_id, record.transaction_id.upper()), ()):
+                    if entry.type == "CHECK":
+                        entry.status, entry.return_code = "returned", record.code
+
+    def returns(self, produced=None):
+        """The ACH returns (a copy), in order of their due date; ``produced`` filters."""
+        with self.lock:
+            chosen = [r for r in self._returns if produced is None or r.produced == produced]
+        return sorted(chosen, key=lambda r: (r.due_date, r.transaction_id))
 
     # -- views for the control plane --
 
@@ -215,6 +281,7 @@ class Store:
             return [dict(r) for r in self._requests]
 
     def counts(self):
+        """How many transactions, tokens and requests are kept (``/_sim/health``)."""
         with self.lock:
             return {"transactions": len(self._entries), "tokens": len(self._tokens),
                     "requests": len(self._requests)}

@@ -14,6 +14,12 @@ not tell us (ActiveMerchant / Business::OnlinePayment style, design §9):
 * :class:`GatewayRequestError` - the request was refused locally, before
   anything was sent (bad amount, expiry, TransactionID, ...; ippay §9.5). It is
   also a :class:`ValueError`.
+* :class:`GatewayAddressRefused` - a :class:`GatewayRequestError`: the client's
+  ``url_guard`` refused the gateway address just before sending, so nothing
+  left this machine.
+
+What may be sent again after which error is decided in one place:
+:func:`splynx_ippay.ippay.transport.may_resend`.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ __all__ = [
     "GatewayNotSentError",
     "GatewayUnknownOutcomeError",
     "GatewayRequestError",
+    "GatewayAddressRefused",
 ]
 
 
@@ -101,3 +108,20 @@ class GatewayRequestError(GatewayError, ValueError):
         super().__init__(message, transaction_type=transaction_type,
                          transaction_id=transaction_id, reason="invalid_request")
         self.field = field
+
+
+class GatewayAddressRefused(GatewayRequestError):
+    """The gateway address was refused before the request was sent (the client's ``url_guard``).
+
+    Certainly not sent, like every :class:`GatewayRequestError`. ``url`` is the
+    address that was refused; ``reason`` is ``"address_refused"``. The add-on's
+    guard raises it when the configured gateway is no longer an address it may
+    use (issue 8 item 5: the address is checked again every time it is used).
+    """
+
+    def __init__(self, message: str, *, url: str | None = None, transaction_type: str | None = None,
+                 transaction_id: str | None = None):
+        super().__init__(message, transaction_type=transaction_type, transaction_id=transaction_id,
+                         field="url")
+        self.reason = "address_refused"
+        self.url = url
