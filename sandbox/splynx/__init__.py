@@ -2,10 +2,12 @@
 (splynx-platform.md §7). ``create_app(config)`` builds a fresh, seeded server.
 
 ``config`` keys (all optional): ``extra_invoices`` / ``extra_customers``
-(generated unpaid invoices for benchmarks), ``nonce_mode``,
-``access_token_ttl``, ``refresh_token_extra``, ``bind_tokens``,
-``request_log_limit``, ``apt_commands`` (the Add-ons page's apt command
-lines, see :mod:`.addons`).
+(generated unpaid invoices for benchmarks), ``strict`` (request bodies held to the
+API blueprint; default on, ``SPLYNX_SANDBOX_STRICT=0`` turns it off for a run),
+``undocumented_methods`` (``refuse`` | ``allow``), ``refund_category`` (seed Splynx's
+"Refund" category), ``latency_ms``, ``nonce_mode``, ``access_token_ttl``,
+``refresh_token_extra``, ``bind_tokens``, ``request_log_limit``, ``apt_commands`` (the
+Add-ons page's apt command lines, see :mod:`.addons`). README.md lists every switch.
 """
 
 from flask import Flask, request

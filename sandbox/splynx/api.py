@@ -4,6 +4,11 @@ Success codes follow splynx §1.1: GET/OPTIONS 200, POST 201 ``{"id": N}``,
 PUT 202 (empty body), DELETE 204, HEAD 204 with ``X-total-count``.
 Validation failures are 400 ``INVALID_INPUT_DATA`` with a message that starts
 with the field name [I: splynx §1.2 leaves the detail open].
+
+Strict mode (setting ``strict``, README "Strict mode") holds every request body to the API
+blueprint first (:mod:`.blueprint`); setting ``undocumented_methods`` = ``refuse`` answers
+405 to the methods the blueprint does not document (entry point writes, creating payment
+account definitions).
 """
 
 import functools
@@ -11,11 +16,11 @@ import re
 
 from flask import Blueprint, current_app, g, jsonify, request
 
-from . import auth
+from . import auth, blueprint
 from .errors import ApiError, error_response
 from .schema import FIELD_SETS, FIELDS_BY_NAME, SEARCH_TYPES, serialize, wire_value
 from .search import build_conditions, parse_paging, parse_php_pairs, parse_php_query, sort_rows
-from .store import EMPTY_DATE, now_datetime, parse_date, parse_flag, parse_int, parse_money
+from .store import EMPTY_DATE, Table, now_datetime, parse_date, parse_flag, parse_int, parse_money
 
 bp = Blueprint("splynx_api", __name__, url_prefix="/api/2.0")
 
@@ -51,8 +56,12 @@ def _authenticate():
         g.principal = auth.authenticate(store, request)
 
 
-def request_body():
-    """The body as a dict: JSON, or a PHP-style form (``items[0][price]=..``)."""
+def request_body(structure=None, *, creating=False, documented=True):
+    """The body as a dict: JSON, or a PHP-style form (``items[0][price]=..``).
+
+    In strict mode it is first held to the blueprint's ``structure`` (required fields on
+    ``creating``, unless the call is not ``documented`` at all); form values are all
+    strings, so only JSON bodies have their types checked."""
     if request.is_json:
         body = request.get_json(silent=True)
         if body is None and request.get_data():
@@ -62,7 +71,19 @@ def request_body():
         body = parse_php_pairs(request.form.items(multi=True))
     if not isinstance(body, dict):
         raise ApiError(400, "BAD_REQUEST", "Request body must be an object")
+    if get_store().settings["strict"]:
+        blueprint.check_body(structure, body, creating=creating, typed=request.is_json,
+                             required=documented)
     return body
+
+
+def refuse_undocumented(path):
+    """405 for a method the API blueprint does not document, unless the emulator offers
+    them (setting ``undocumented_methods``)."""
+    if get_store().settings["undocumented_methods"] == "refuse":
+        raise ApiError(405, "METHOD_NOT_ALLOWED",
+                       f"{request.method} {path} is not in the Splynx API blueprint "
+                       f"(undocumented methods are refused)")
 
 
 def _empty(status):
@@ -82,7 +103,8 @@ def _created(row_id):
 @locked
 def create_tokens():
     """``POST admin/auth/tokens`` — no Authorization header (splynx §1.3b)."""
-    response = jsonify(auth.create_tokens(get_store(), request_body(), request))
+    response = jsonify(auth.create_tokens(get_store(), request_body(
+        blueprint.TOKEN_REQUEST, creating=True), request))
     response.status_code = 201
     return response
 
@@ -147,21 +169,52 @@ def coerce_fields(set_name, data, *, creating, skip=()):
     return out
 
 
+class _DictRows:
+    """A ``{id: row}`` dict seen as a read-only :class:`Table`."""
+
+    def __init__(self, rows):
+        self.rows = rows
+
+    def get(self, row_id):
+        return self.rows.get(row_id)
+
+    def all(self):
+        return [self.rows[k] for k in sorted(self.rows)]
+
+    def of_customer(self, customer_id):
+        return [r for r in self.all() if r.get("customer_id") == customer_id]
+
+
 class Resource:
     """A collection under ``/api/2.0/admin/<path>``: list/search/count/options,
-    one record, and the write operations it supports."""
+    one record, and the write operations it supports.
+
+    ``spec`` is the blueprint structure of its request bodies; ``undocumented`` the write
+    methods the blueprint does not document for it."""
 
     def __init__(self, path, set_name, controller, table, *, owner="customer_id",
                  customer_readable=True, create=None, update=None, delete=None,
-                 plain_filters=()):
+                 plain_filters=(), spec=None, undocumented=()):
         self.path, self.set_name, self.controller, self.table = path, set_name, controller, table
         self.owner, self.customer_readable = owner, customer_readable
         self.create, self.update, self.delete = create, update, delete
         self.plain_filters = plain_filters
+        self.spec, self.undocumented = spec, frozenset(undocumented)
 
     def rows(self, store):
         """The Table behind this resource."""
-        return getattr(store, self.table)
+        table = getattr(store, self.table)
+        return table if isinstance(table, Table) else _DictRows(table)
+
+    def check_method(self):
+        """405 when this method is undocumented and undocumented methods are refused."""
+        if request.method in self.undocumented:
+            refuse_undocumented(f"admin/{self.path}")
+
+    def body(self, creating):
+        """The request body, held to :attr:`spec` in strict mode."""
+        return request_body(self.spec, creating=creating,
+                            documented=request.method not in self.undocumented)
 
     def check_customer(self, principal, row=None):
         """Customer tokens only see their own records (splynx §1.3b)."""
@@ -232,6 +285,7 @@ def _load(resource, row_id):
 def item_view(resource, row_id):
     """GET/PUT/DELETE one record."""
     principal = g.principal
+    resource.check_method()
     action = {"GET": "view", "HEAD": "view", "PUT": "update", "DELETE": "delete"}[request.method]
     principal.require(resource.controller, action)
     resource.check_customer(principal)
@@ -243,7 +297,7 @@ def item_view(resource, row_id):
     if handler is None:
         raise ApiError(405, "METHOD_NOT_ALLOWED", f"{request.method} is not allowed on {resource.path}")
     if request.method == "PUT":
-        handler(get_store(), row, request_body())
+        handler(get_store(), row, resource.body(creating=False))
         return _empty(202)
     handler(get_store(), row)
     return _empty(204)
@@ -252,11 +306,12 @@ def item_view(resource, row_id):
 def create_view(resource):
     """POST a new record → 201 ``{"id": N}``."""
     principal = g.principal
+    resource.check_method()
     principal.require(resource.controller, "add")
     resource.check_customer(principal)
     if resource.create is None:
         raise ApiError(405, "METHOD_NOT_ALLOWED", f"POST is not allowed on {resource.path}")
-    row = resource.create(get_store(), request_body(), principal)
+    row = resource.create(get_store(), resource.body(creating=True), principal)
     return _created(row["id"])
 
 
@@ -413,38 +468,51 @@ def _update_statement_record(store, row, data):
 
 RESOURCES = [
     Resource("customers/customer", "customers", "api\\admin\\customers\\Customer", "customers",
-             owner="id", create=_create_customer, update=_update_customer),
+             owner="id", create=_create_customer, update=_update_customer, spec=blueprint.CUSTOMER),
     Resource("finance/invoices", "invoices", "api\\admin\\finance\\Invoices", "invoices",
              create=_create_invoice, update=lambda s, r, d: s.update_invoice(r, d),
-             delete=lambda s, r: s.delete_invoice(r)),
+             delete=lambda s, r: s.delete_invoice(r), spec=blueprint.INVOICE),
     Resource("finance/proforma-invoices", "proformas", "api\\admin\\finance\\Requests", "proformas",
              create=lambda s, d, p: s.create_proforma(d), update=lambda s, r, d: s.update_proforma(r, d),
-             delete=lambda s, r: s.delete_proforma(r)),
+             delete=lambda s, r: s.delete_proforma(r), spec=blueprint.PROFORMA),
     Resource("finance/payments", "payments", "api\\admin\\finance\\Payments", "payments",
              create=_create_payment, update=lambda s, r, d: s.update_payment(r, d),
-             delete=lambda s, r: s.delete_payment(r)),
+             delete=lambda s, r: s.delete_payment(r), spec=blueprint.PAYMENT),
     Resource("finance/transactions", "transactions", "api\\admin\\finance\\Transactions",
-             "transactions", create=lambda s, d, p: s.add_transaction(d)),
+             "transactions", create=lambda s, d, p: s.add_transaction(d),
+             spec=blueprint.TRANSACTION),
     Resource("finance/invoice-relations", "relations", "api\\admin\\finance\\InvoiceRelations",
              "relations", plain_filters=("invoice_id", "customer_id")),
     Resource("finance/payment-methods", "payment_methods", "api\\admin\\finance\\PaymentMethods",
              "payment_methods", owner=None, create=_simple_create("payment_methods"),
-             update=_simple_update("payment_methods")),
+             update=_simple_update("payment_methods"), spec=blueprint.PAYMENT_METHOD),
     Resource("finance/transaction-categories", "categories",
              "api\\admin\\finance\\TransactionCategories", "categories", owner=None,
-             create=_simple_create("categories"), update=_simple_update("categories")),
+             create=_simple_create("categories"), update=_simple_update("categories"),
+             spec=blueprint.TRANSACTION_CATEGORY),
     Resource("finance/bank-statements", "bank_statements", "api\\admin\\finance\\BankStatements",
              "bank_statements", owner=None, customer_readable=False,
-             create=_create_bank_statement, update=_update_bank_statement),
+             create=_create_bank_statement, update=_update_bank_statement,
+             spec=blueprint.PAYMENT_STATEMENT),
     Resource("finance/bank-statements-records", "bank_statement_records",
              "api\\admin\\finance\\BankStatementsRecords", "bank_statement_records",
              customer_readable=False, create=_create_statement_record,
-             update=_update_statement_record),
-    # [I] POST/PUT/DELETE on entry points are not in the public API blueprint;
-    # the emulator offers them so an add-on can register itself over the API.
+             update=_update_statement_record, spec=blueprint.PAYMENT_STATEMENT_RECORD),
+    # POST/PUT/DELETE on entry points are not in the API blueprint (GET only): offered
+    # only while setting undocumented_methods is "allow" (the registration adapter's API
+    # path), else 405 (its CLI and manual paths).
     Resource("config/entry-points", "entry_points", "api\\admin\\config\\EntryPoints", "entry_points",
              owner=None, customer_readable=False, create=_create_entry_point,
-             update=_update_entry_point, delete=lambda s, r: s.entry_points.delete(r["id"])),
+             update=_update_entry_point, delete=lambda s, r: s.entry_points.delete(r["id"]),
+             spec=blueprint.ENTRY_POINT, undocumented=("POST", "PUT", "DELETE")),
+    # Read-only here; the blueprint documents writes the add-on never makes.
+    Resource("administration/administrators", "administrators",
+             "api\\admin\\administration\\Administrators", "admins", owner=None,
+             customer_readable=False),
+    Resource("administration/partners", "partners", "api\\admin\\administration\\Partners",
+             "partners", owner=None, customer_readable=False),
+    Resource("config/company-info", "company_info", "api\\admin\\config\\CompanyInfo",
+             "company_info", owner=None, customer_readable=False),
 ]
 
 
@@ -495,8 +563,8 @@ def customer_billing(customer_id):
     billing = get_store().billing[row["id"]]
     if request.method == "PUT":
         # The deposit moves only through transactions [I], so it is not writable.
-        billing.update(coerce_fields("billing", request_body(), creating=False,
-                                     skip=("customer_id", "deposit")))
+        billing.update(coerce_fields("billing", request_body(blueprint.CUSTOMER_BILLING),
+                                     creating=False, skip=("customer_id", "deposit")))
         return _empty(202)
     return jsonify(serialize("billing", billing))
 
@@ -524,21 +592,36 @@ def _account_key():
     return customer_id, account_id
 
 
-@bp.route("/admin/customers/customer-payment-accounts", methods=["GET", "PUT", "DELETE"])
+@bp.route("/admin/customers/customer-payment-accounts", methods=["GET", "POST", "PUT", "DELETE"])
 @locked
 def payment_accounts():
-    """Stored gateway credentials per customer (splynx §2.1); PUT upserts [I]."""
-    action = {"GET": "index", "HEAD": "index", "PUT": "update", "DELETE": "delete"}[request.method]
+    """Stored gateway credentials per customer (splynx §2.1); PUT upserts [I].
+
+    Without ``id``, GET lists the payment-account *definitions* (blueprint "Payment
+    accounts Response"); POST creating one is undocumented (see :func:`refuse_undocumented`).
+    """
+    action = {"GET": "index", "HEAD": "index", "POST": "add", "PUT": "update",
+              "DELETE": "delete"}[request.method]
+    if request.method == "POST":
+        refuse_undocumented("admin/customers/customer-payment-accounts")
     g.principal.require("api\\admin\\customers\\CustomerPaymentAccounts", action)
+    store = get_store()
+    if request.method == "POST":
+        _no_customers()
+        return _created(_create_account_definition(store, request_body(
+            blueprint.PAYMENT_ACCOUNT_DEFINITION, creating=True, documented=False))["id"])
+    if request.method == "GET" and not request.args.get("id"):
+        _no_customers()
+        return jsonify([serialize("payment_account_definitions", r)
+                        for r in store.payment_account_definitions.all()])
     customer_id, account_id = _account_key()
     _customer_row(customer_id)
-    store = get_store()
     accounts = store.payment_accounts
     if request.method == "PUT":
         if account_id is None:
             raise ApiError(400, "INVALID_INPUT_DATA", "id: PUT needs <customer_id>--<account_id>")
-        fields = coerce_fields("payment_accounts", request_body(), creating=False,
-                               skip=("account_id", "customer_id"))
+        fields = coerce_fields("payment_accounts", request_body(blueprint.PAYMENT_ACCOUNT_DATA),
+                               creating=False, skip=("account_id", "customer_id"))
         row = accounts.setdefault((customer_id, account_id), {
             "account_id": account_id, "customer_id": customer_id,
             **{f"field_{n}": "" for n in range(1, 11)}})
@@ -556,6 +639,33 @@ def payment_accounts():
         del accounts[(customer_id, account_id)]
         return _empty(204)
     return jsonify(serialize("payment_accounts", row))
+
+
+@bp.route("/admin/customers/customer-payment-account-data", methods=["GET"])
+@locked
+def payment_account_data():
+    """Every customer's payment-account data (blueprint "Get customer all payment accounts
+    data")."""
+    g.principal.require("api\\admin\\customers\\CustomerPaymentAccounts", "index")
+    _no_customers()
+    return jsonify([serialize("payment_accounts", r)
+                    for _, r in sorted(get_store().payment_accounts.items())])
+
+
+def _no_customers():
+    if g.principal.customer_id is not None:
+        raise ApiError(403, "FORBIDDEN", "Not available to customers")
+
+
+def _create_account_definition(store, data):
+    fields = coerce_fields("payment_account_definitions", data, creating=True)
+    if not fields["title"].strip():
+        raise ApiError(400, "INVALID_INPUT_DATA", "title: cannot be blank")
+    if any(d["title"].strip().lower() == fields["title"].strip().lower()
+           for d in store.payment_account_definitions.rows.values()):
+        raise ApiError(400, "INVALID_INPUT_DATA", f"title: payment account {fields['title']!r} "
+                       "already exists")
+    return store.add_payment_account_definition(fields)
 
 
 # ------------------------------------------------------------------ config
@@ -578,7 +688,8 @@ def config():
         raise ApiError(400, "INVALID_INPUT_DATA", "module and path: cannot be blank")
     if principal.customer_id is not None:
         if request.method != "GET" or ((module, path) not in _CUSTOMER_CONFIG and
-                                       not (module, path, request.args.get("key")) == ("main", "preferences", "portal_logo")):
+                                       (module, path, request.args.get("key"))
+                                       != ("main", "preferences", "portal_logo")):
             raise ApiError(403, "FORBIDDEN", "Customers may not read this configuration")
     if module == "add-on" and path not in {m["name"] for m in store.modules.rows.values()}:
         raise ApiError(404, "NOT_FOUND", f"Module {path!r} not found")
@@ -630,7 +741,7 @@ def modules():
     g.principal.require(MODULES.controller, "add")
     MODULES.check_customer(g.principal)
     store = get_store()
-    fields = _module_fields(request_body(), creating=True)
+    fields = _module_fields(request_body(blueprint.MODULE, creating=True), creating=True)
     if any(m["name"] == fields["name"] for m in store.modules.rows.values()):
         raise ApiError(400, "INVALID_INPUT_DATA", f"name: module {fields['name']!r} already exists")
     row = {"root": "", "type": "simple", "status": "enabled", "entry_points_status": "enabled"}
@@ -651,7 +762,7 @@ def module(name):
     if request.method == "GET":
         return jsonify(serialize("modules", row))
     if request.method == "PUT":
-        fields = _module_fields(request_body(), creating=False)
+        fields = _module_fields(request_body(blueprint.MODULE), creating=False)
         if fields.get("name", name) != name:
             raise ApiError(400, "INVALID_INPUT_DATA", "name: cannot be changed")
         row.update(fields)

@@ -25,6 +25,8 @@ CONTROLLERS = [
     "api\\admin\\finance\\TransactionCategories", "api\\admin\\finance\\BankStatements",
     "api\\admin\\finance\\BankStatementsRecords", "api\\admin\\config\\Config",
     "api\\admin\\config\\Modules", "api\\admin\\config\\EntryPoints",
+    "api\\admin\\administration\\Administrators", "api\\admin\\administration\\Partners",
+    "api\\admin\\config\\CompanyInfo",
 ]
 
 _EA_HEADER = re.compile(r"^Splynx-EA\s*\((.*)\)\s*$", re.DOTALL)
@@ -109,7 +111,7 @@ def decode_jwt(token, secret):
             raise ValueError("alg")
         return json.loads(_unb64(body))
     except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise ApiError(401, "UNAUTHORIZED", "Invalid access token")
+        raise ApiError(401, "UNAUTHORIZED", "Invalid access token") from None
 
 
 # --------------------------------------------------------- request auth
@@ -149,7 +151,7 @@ def check_signature(store, key, nonce, sig, request):
     try:
         nonce_value = int(str(nonce))
     except (TypeError, ValueError):
-        raise ApiError(401, "UNAUTHORIZED", "Nonce must be an integer")
+        raise ApiError(401, "UNAUTHORIZED", "Nonce must be an integer") from None
     if not sig or not hmac.compare_digest(signature(record["secret"], nonce_value, record["key"]), str(sig)):
         raise ApiError(401, "UNAUTHORIZED", "Invalid signature")
     mode = store.settings["nonce_mode"]
@@ -172,7 +174,7 @@ def _basic(store, encoded, request):
     try:
         key, _, secret = base64.b64decode(encoded).decode().partition(":")
     except (binascii.Error, UnicodeDecodeError):
-        raise ApiError(401, "UNAUTHORIZED", "Malformed Basic credentials")
+        raise ApiError(401, "UNAUTHORIZED", "Malformed Basic credentials") from None
     record = _key_record(store, key, request)
     # splynx §1.3c: Basic works only for keys with "Unsecure access" on.
     if not record["unsecure_access"]:

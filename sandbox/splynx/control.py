@@ -1,8 +1,11 @@
 """Control plane under ``/_sandbox/`` — not part of Splynx. Tests, the demo and
-the benchmarks use it to inspect state, read the request log and inject faults.
+the benchmarks use it to inspect state, read the request log, inject faults, change the
+switches (strict mode, undocumented methods, latency) and run the add-on CLI stand-in's
+sub-commands (README).
 """
 
 import collections
+import json
 import random
 import re
 import threading
@@ -10,6 +13,7 @@ import time
 
 from flask import Blueprint, current_app, jsonify, request
 
+from . import addon_commands
 from .errors import DEFAULT_CODES, error_response
 from .schema import serialize, wire_value
 
@@ -25,10 +29,18 @@ class RequestLog:
         self._seq = 0
 
     def record(self, req):
-        """Append one request and return its entry (the status is filled in later)."""
+        """Append one request and return its entry (the status is filled in later).
+        ``json`` is the body decoded when it is JSON (else ``None``), for checkers."""
+        body = req.get_data(cache=True, as_text=True)
+        decoded = None
+        if req.is_json and body:
+            try:
+                decoded = json.loads(body)
+            except ValueError:
+                decoded = None
         entry = {"method": req.method, "path": req.path,
                  "query": req.query_string.decode("latin-1"), "headers": dict(req.headers),
-                 "body": req.get_data(cache=True, as_text=True), "remote_addr": req.remote_addr,
+                 "body": body, "json": decoded, "remote_addr": req.remote_addr,
                  "time": time.time(), "status": None}
         with self._lock:
             self._seq += 1
@@ -36,10 +48,12 @@ class RequestLog:
             self._entries.append(entry)
         return entry
 
-    def entries(self, path_regex=None, method=None):
-        """A snapshot, optionally filtered."""
+    def entries(self, path_regex=None, method=None, since=None):
+        """A snapshot, optionally filtered (``since``: only entries after that ``seq``)."""
         with self._lock:
             items = list(self._entries)
+        if since is not None:
+            items = [e for e in items if e["seq"] > since]
         if path_regex:
             pattern = re.compile(path_regex)
             items = [e for e in items if pattern.search(e["path"])]
@@ -125,6 +139,12 @@ def before_request():
         return None
     ext = current_app.extensions
     request.environ["splynx.log_entry"] = ext["splynx_requests"].record(request)
+    if request.path.startswith("/api/"):
+        # A real Splynx answers in tens of milliseconds (issue 13); slept before the store
+        # lock is taken, so calls in parallel wait in parallel.
+        latency = ext["splynx_store"].settings.get("latency_ms") or 0
+        if latency > 0:
+            time.sleep(latency / 1000.0)
     qs = request.query_string.decode("latin-1")
     rule = ext["splynx_faults"].take(request.method, request.path + ("?" + qs if qs else ""))
     if rule is None:
@@ -133,7 +153,8 @@ def before_request():
         time.sleep(rule["delay_s"])
     if rule["status"] is None:
         return None
-    return error_response(rule["status"], rule["internal_code"] or DEFAULT_CODES.get(rule["status"], (None, "SERVER_ERROR"))[1],
+    code = rule["internal_code"] or DEFAULT_CODES.get(rule["status"], (None, "SERVER_ERROR"))[1]
+    return error_response(rule["status"], code,
                           rule["message"])
 
 
@@ -160,7 +181,11 @@ def requests_log():
     if request.method == "DELETE":
         log.clear()
         return "", 204
-    return jsonify(log.entries(request.args.get("path_regex"), request.args.get("method")))
+    since = request.args.get("since")
+    if since is not None and not since.isdigit():
+        return _bad("since: a request's seq")
+    return jsonify(log.entries(request.args.get("path_regex"), request.args.get("method"),
+                               int(since) if since is not None else None))
 
 
 @bp.route("/faults", methods=["GET", "POST", "DELETE"])
@@ -195,24 +220,52 @@ def reset():
     return jsonify({"status": "ok"})
 
 
+#: Runtime switches and their types (README "Switches").
+_SWITCHES = {"nonce_mode": (str,), "access_token_ttl": (int,), "refresh_token_extra": (int,),
+             "bind_tokens": (bool,), "strict": (bool,), "undocumented_methods": (str,),
+             "latency_ms": (int, float)}
+_CHOICES = {"nonce_mode": ("increasing", "unique", "off"),
+            "undocumented_methods": ("refuse", "allow")}
+
+
 @bp.route("/settings", methods=["GET", "POST"])
 def settings():
-    """Read or change runtime switches: nonce_mode, access_token_ttl,
-    refresh_token_extra, bind_tokens."""
+    """Read or change runtime switches: nonce_mode, access_token_ttl, refresh_token_extra,
+    bind_tokens, strict, undocumented_methods, latency_ms (``refund_category`` is a seed
+    setting: shown, changed by ``create_app`` config only)."""
     store = _store()
     with store.lock:
         if request.method == "POST":
             body = request.get_json(silent=True) or {}
-            allowed = {"nonce_mode": str, "access_token_ttl": int, "refresh_token_extra": int,
-                       "bind_tokens": bool}
             for key, value in body.items():
-                if key not in allowed or not isinstance(value, allowed[key]):
+                types = _SWITCHES.get(key)
+                if types is None or isinstance(value, bool) and bool not in types \
+                        or not isinstance(value, types):
                     return _bad(f"{key}: unknown setting or wrong type")
-                if key == "nonce_mode" and value not in ("increasing", "unique", "off"):
-                    return _bad("nonce_mode: increasing, unique or off")
+                if key in _CHOICES and value not in _CHOICES[key]:
+                    return _bad(f"{key}: {' or '.join(_CHOICES[key])}")
+                if key == "latency_ms" and value < 0:
+                    return _bad("latency_ms: 0 or more")
             store.settings.update(body)
-        return jsonify({k: store.settings[k] for k in
-                        ("nonce_mode", "access_token_ttl", "refresh_token_extra", "bind_tokens")})
+        return jsonify({k: store.settings[k] for k in (*_SWITCHES, "refund_category")})
+
+
+@bp.route("/addon-cli", methods=["POST"])
+def addon_cli():
+    """One run of the add-on CLI stand-in: ``{"command": "add-or-get-api-key",
+    "options": {"title": "..."}}`` → 200 ``{"output": "<line>"}``, or 400
+    ``{"error": {"message": ...}}`` when the sub-command fails (it then exits 1)."""
+    body = request.get_json(silent=True) or {}
+    command, options = body.get("command"), body.get("options") or {}
+    if not isinstance(command, str) or not isinstance(options, dict):
+        return _bad("expected {\"command\": str, \"options\": {name: value}}")
+    store = _store()
+    with store.lock:
+        try:
+            output = addon_commands.run(store, command, options)
+        except addon_commands.CommandFailed as exc:
+            return _bad(str(exc))
+    return jsonify({"output": output})
 
 
 @bp.route("/login-session", methods=["POST"])
@@ -278,6 +331,15 @@ def state():
             "sessions": [{"session_id": sid, "kind": s[0], "id": s[1]}
                          for sid, s in store.sessions.items()],
             "api_keys": [{"id": k["id"], "key": k["key"], "title": k["title"],
-                          "unsecure_access": k["unsecure_access"], "permissions": k["permissions"]}
+                          "unsecure_access": k["unsecure_access"], "permissions": k["permissions"],
+                          "allowed_ips": k["allowed_ips"]}
                          for k in store.api_keys.values()],
+            "partners": [serialize("partners", r) for r in store.partners.all()],
+            "administrators": [serialize("administrators", store.admins[k])
+                               for k in sorted(store.admins)],
+            "transaction_categories": [serialize("categories", r)
+                                       for r in store.categories.all()],
+            "payment_account_definitions": [serialize("payment_account_definitions", r)
+                                            for r in store.payment_account_definitions.all()],
+            "additional_fields": [dict(f) for _, f in sorted(store.additional_fields.items())],
         })

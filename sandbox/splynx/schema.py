@@ -148,6 +148,28 @@ FIELD_SETS = {
         _id("invoice_id"), _id("credit_note_id"), _id("request_id"), _id("payment_id"),
         _id("transaction_id"),
     ],
+    # Blueprint "Administrator Response" (no password on the wire).
+    "administrators": [
+        _id("id"), _id("partner_id"), _str("role_name"), _str("login", True), _str("name", True),
+        _str("email", True), _id("timeout"), _str("router_access"), _str("phone"),
+    ],
+    # Blueprint "Partner Response".
+    "partners": [_id("id"), _str("name")],
+    # Blueprint "Company Info" (id = partner id).
+    "company_info": [
+        _id("id"), _id("invoice_template_id"), _id("request_template_id"),
+        _id("receipt_template_id"), _id("reminder_mail_template_id"),
+        _id("reminder_sms_template_id"), _id("report_statements_template_id"),
+        _str("company_name"), _str("street_1"), _str("street_2"), _str("zip"), _str("city"),
+        _str("country"), _str("iso_country_code"), _str("email"), _str("phone"),
+        _str("company_id"), _str("company_vat"), _money("vat_percent"), _str("bank_account"),
+        _str("bank_name"), _str("bank_address"), _str("splynx_url"), _money("partner_percent"),
+        _id("file_logo"),
+    ],
+    # Blueprint "Payment accounts Response": a definition and its field labels.
+    "payment_account_definitions": [
+        _id("id"), _str("title", True), *[_str(f"field_{n}") for n in range(1, 11)],
+    ],
 }
 
 SEARCH_TYPES = {name: {f.name: f.type for f in fields} for name, fields in FIELD_SETS.items()}

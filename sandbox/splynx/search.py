@@ -78,7 +78,7 @@ class Condition:
                 # MySQL REGEXP on the default collation ignores case.
                 self._regex = re.compile(str(value), re.IGNORECASE)
             except re.error as exc:
-                raise ApiError(400, "INVALID_INPUT_DATA", f"{field}: bad REGEXP pattern ({exc})")
+                raise ApiError(400, "INVALID_INPUT_DATA", f"{field}: bad REGEXP pattern ({exc})") from None
 
     def matches(self, row):
         """Apply the operator the way MySQL would to this column type."""
@@ -186,7 +186,7 @@ def parse_paging(params):
         try:
             value = int(raw)
         except (TypeError, ValueError):
-            raise ApiError(400, "INVALID_INPUT_DATA", f"{name}: must be an integer")
+            raise ApiError(400, "INVALID_INPUT_DATA", f"{name}: must be an integer") from None
         if value < 0:
             raise ApiError(400, "INVALID_INPUT_DATA", f"{name}: must not be negative")
         out.append(value)

@@ -20,9 +20,38 @@ EMPTY_DATE = "0000-00-00"
 
 # splynx §2.5: the payment methods a fresh Splynx ships with.
 DEFAULT_PAYMENT_METHODS = ["Cash", "Bank transfer", "Credit card", "PayPal", "Other", "Refill card"]
-# [I] category names; splynx §2.6 only fixes that fee transactions default to "Correction".
-DEFAULT_CATEGORIES = [("Service", True), ("Discount", True), ("Payment", True), ("Refund", True),
-                      ("Correction", True)]
+# Splynx's default transaction categories (the Splynx wiki, Config → Finance → Transaction
+# categories: "Service, Discount, Payment, Refund, and Correction are set by default"). The
+# strict seed leaves "Refund" out (setting refund_category) so that an add-on has to find
+# its category by name or create it, never assume an id; its id 4 stays unused.
+DEFAULT_CATEGORIES = [(1, "Service"), (2, "Discount"), (3, "Payment"), (4, "Refund"),
+                      (5, "Correction")]
+REFUND_CATEGORY_ID = 4
+# [I] two partners: Splynx's first one and a reseller with customers of its own.
+DEFAULT_PARTNERS = [(1, "Default"), (2, "Second Partner")]
+# [I] administrators with the roles add-on staff pages tell apart (blueprint
+# "Administrator Base": role_name 'administrator', 'super-administrator', ...).
+DEFAULT_ADMINS = [
+    (1, "admin", "Sandbox Administrator", "super-administrator", 0),
+    (2, "office", "Olivia Office", "administrator", 1),
+    (3, "manager", "Manny Manager", "manager", 1),
+    (4, "partner", "Pat Partner", "partner", 2),
+]
+# [I] blueprint "Company Info" per partner: what a customer sees as the ISP.
+DEFAULT_COMPANIES = {
+    1: {"company_name": "Sandbox ISP Ltd", "street_1": "1 Fibre Street", "street_2": "",
+        "zip": "12345", "city": "Springfield", "country": "United States",
+        "iso_country_code": "US", "email": "billing@sandbox-isp.example",
+        "phone": "+1 555 0100"},
+    2: {"company_name": "Second Partner Networks", "street_1": "22 Relay Road", "street_2": "Unit 4",
+        "zip": "54321", "city": "Shelbyville", "country": "United States",
+        "iso_country_code": "US", "email": "accounts@second-partner.example",
+        "phone": "+1 555 0200"},
+}
+# Additional-field types (splynx §1.5).
+ADDITIONAL_FIELD_TYPES = {"string", "integer", "decimal", "numeric", "date", "datetime", "boolean",
+                          "select", "select_multiple", "password", "file", "relation",
+                          "relation_multiple"}
 
 # Cents the IPpay test gateway approves; generated invoices use them so a
 # benchmark's payments succeed (ippay-protocol.md, test gateway rules).
@@ -42,7 +71,7 @@ def parse_money(value, field, *, positive=False, allow_negative=False):
     try:
         amount = Decimal(str(value).strip())
     except InvalidOperation:
-        raise ApiError(400, "INVALID_INPUT_DATA", f"{field}: must be a number")
+        raise ApiError(400, "INVALID_INPUT_DATA", f"{field}: must be a number") from None
     if not amount.is_finite():
         raise ApiError(400, "INVALID_INPUT_DATA", f"{field}: must be a number")
     if positive and amount <= 0:
@@ -59,7 +88,7 @@ def parse_int(value, field, *, allow_zero=True):
     try:
         number = int(str(value).strip())
     except (TypeError, ValueError):
-        raise ApiError(400, "INVALID_INPUT_DATA", f"{field}: must be an integer")
+        raise ApiError(400, "INVALID_INPUT_DATA", f"{field}: must be an integer") from None
     if number < 0 or (number == 0 and not allow_zero):
         raise ApiError(400, "INVALID_INPUT_DATA", f"{field}: must be a positive integer")
     return number
@@ -73,7 +102,7 @@ def parse_date(value, field, *, allow_empty=False):
     try:
         datetime.date.fromisoformat(text)
     except ValueError:
-        raise ApiError(400, "INVALID_INPUT_DATA", f"{field}: must be a date YYYY-MM-DD")
+        raise ApiError(400, "INVALID_INPUT_DATA", f"{field}: must be a date YYYY-MM-DD") from None
     return text
 
 
@@ -134,7 +163,22 @@ class Table:
         return sorted(self.rows.values(), key=lambda r: r["id"])
 
 
+def _strict_by_default():
+    """``SPLYNX_SANDBOX_STRICT=0`` (or off/false/no) turns strict mode off for a whole run."""
+    return os.environ.get("SPLYNX_SANDBOX_STRICT", "1").strip().lower() not in (
+        "0", "off", "false", "no")
+
+
 DEFAULT_SETTINGS = {
+    # Strict mode (README "Strict mode"): request bodies held to the API blueprint.
+    "strict": True,
+    # "refuse": undocumented methods (POST/PUT/DELETE on entry points, creating payment
+    # account definitions) answer 405; "allow": the emulator offers them.
+    "undocumented_methods": "refuse",
+    # Whether the seed has Splynx's default "Refund" transaction category (see above).
+    "refund_category": False,
+    # Added to every API call, like a real Splynx's tens of milliseconds (issue 13).
+    "latency_ms": 0,
     # "increasing": nonce must exceed the last one seen per key (splynx §7.1);
     # "unique": any nonce not used before; "off": no replay check.
     "nonce_mode": "increasing",
@@ -144,6 +188,7 @@ DEFAULT_SETTINGS = {
     "request_log_limit": 20000,        # bounded so benchmarks do not grow memory without end
     "extra_invoices": 0,
     "extra_customers": None,           # default: one customer per 10 generated invoices
+    "extra_invoice_date": None,        # default: spread over 180 days from 2024-06-01
 }
 
 
@@ -159,7 +204,12 @@ class Store:
     def reset(self):
         """Forget everything and load the deterministic seed again."""
         with self.lock:
-            self.settings = {**DEFAULT_SETTINGS,
+            strict = bool(self.config.get("strict", _strict_by_default()))
+            # Lenient mode is the emulator as it was before strict mode: undocumented
+            # methods offered, the Refund category seeded.
+            self.settings = {**DEFAULT_SETTINGS, "strict": strict,
+                             "undocumented_methods": "refuse" if strict else "allow",
+                             "refund_category": not strict,
                              **{k: v for k, v in self.config.items() if k in DEFAULT_SETTINGS}}
             self.customers = Table(indexed=False)
             self.billing = {}
@@ -176,6 +226,11 @@ class Store:
             self.bank_statements = Table(indexed=False)
             self.bank_statement_records = Table()
             self.payment_accounts = {}
+            # Config → Finance → Payment accounts (blueprint "Payment accounts Response").
+            self.payment_account_definitions = Table(indexed=False)
+            self.partners = Table(indexed=False)
+            self.company_info = Table(indexed=False)
+            self.additional_fields = {}
             self.config_values = {}
             self.admins = {}
             self.api_keys = {}
@@ -192,11 +247,23 @@ class Store:
                                          "name_3": "", "name_4": "", "name_5": "",
                                          "accounting_bank_accounts_id": 0,
                                          "einvoicing_payment_methods_id": 0})
-        for name, is_base in DEFAULT_CATEGORIES:
-            self.categories.insert({"name": name, "is_base": is_base})
-        self.admins[1] = {"id": 1, "login": "admin", "password": "admin-pass",
-                          "name": "Sandbox Administrator", "role": "super-administrator",
-                          "partner_id": 0}
+        for category_id, name in DEFAULT_CATEGORIES:
+            if category_id != REFUND_CATEGORY_ID or self.settings["refund_category"]:
+                self.categories.insert({"id": category_id, "name": name, "is_base": True})
+        for partner_id, name in DEFAULT_PARTNERS:
+            self.partners.insert({"id": partner_id, "name": name})
+            self.company_info.insert({
+                "id": partner_id, "invoice_template_id": 1, "request_template_id": 2,
+                "receipt_template_id": 3, "reminder_mail_template_id": 4,
+                "reminder_sms_template_id": 5, "report_statements_template_id": 6,
+                **DEFAULT_COMPANIES[partner_id], "company_id": "", "company_vat": "",
+                "vat_percent": ZERO, "bank_account": "", "bank_name": "", "bank_address": "",
+                "splynx_url": "", "partner_percent": ZERO, "file_logo": 0})
+        for admin_id, login, name, role, partner in DEFAULT_ADMINS:
+            self.admins[admin_id] = {
+                "id": admin_id, "login": login, "password": f"{login}-pass", "name": name,
+                "email": f"{login}@sandbox-isp.example", "role_name": role,
+                "partner_id": partner, "timeout": 1200, "router_access": "none", "phone": ""}
         self.add_api_key(os.environ.get("SPLYNX_SANDBOX_API_KEY", "sandbox-key"),
                          os.environ.get("SPLYNX_SANDBOX_API_SECRET", "sandbox-secret"),
                          title="Sandbox key")
@@ -207,7 +274,9 @@ class Store:
 
         alice = self.add_customer("alice", "alice-pass", "Alice Anderson", "alice@example.com", 1)
         bob = self.add_customer("bob", "bob-pass", "Bob Brown", "bob@example.com", 2)
-        carol = self.add_customer("carol", "carol-pass", "Carol Clark", "carol@example.com", 3)
+        # Carol is a customer of the second partner (per-partner settings, company info).
+        carol = self.add_customer("carol", "carol-pass", "Carol Clark", "carol@example.com", 3,
+                                  partner_id=2)
 
         def invoice(customer, total, day, description):
             return self.add_invoice(customer, [{"description": description, "quantity": 1,
@@ -260,7 +329,8 @@ class Store:
         for n in range(count):
             cid = ids[n % n_customers]
             total = Decimal(_APPROVING_AMOUNTS[n % len(_APPROVING_AMOUNTS)])
-            day = (datetime.date(2024, 6, 1) + datetime.timedelta(days=n // n_customers % 180)).isoformat()
+            day = self.settings.get("extra_invoice_date") or (
+                datetime.date(2024, 6, 1) + datetime.timedelta(days=n // n_customers % 180)).isoformat()
             row = self._new_invoice_row(cid, [{"description": "Internet service", "quantity": 1,
                                                "price": total}], day, None, "system", 0)
             self.invoices.insert(row)
@@ -311,6 +381,38 @@ class Store:
                               "allowed_ips": list(allowed_ips or []), "permissions": permissions,
                               "last_nonce": None, "used_nonces": set()}
         return self.api_keys[key]
+
+    # ----------------------------------------- what Splynx's add-on CLI does (§3.2)
+    def api_key_by_id(self, key_id):
+        """The API key record with this numeric id, or None."""
+        return next((k for k in self.api_keys.values() if k["id"] == key_id), None)
+
+    def add_or_get_api_key(self, title):
+        """The key titled ``title``, else a new one with random key and secret, no
+        permissions and 127.0.0.1 allowed (Administration → API keys defaults, splynx §1.3)."""
+        found = next((k for k in self.api_keys.values() if k["title"] == title), None)
+        if found is not None:
+            return found
+        return self.add_api_key(secrets.token_hex(16), secrets.token_hex(16), title=title,
+                                permissions={}, allowed_ips=["127.0.0.1"])
+
+    def add_payment_account_definition(self, fields):
+        """A payment-account definition (Config → Finance → Payment accounts)."""
+        row = {"title": "", **{f"field_{n}": "" for n in range(1, 11)}}
+        row.update(fields)
+        return self.payment_account_definitions.insert(row)
+
+    def add_or_get_additional_field(self, main_module, name, title, type_, required, is_add):
+        """An additional field of ``main_module`` (splynx §1.5, §2.8), kept if it exists."""
+        if type_ not in ADDITIONAL_FIELD_TYPES:
+            raise ApiError(400, "INVALID_INPUT_DATA", f"type: must be one of "
+                           f"{', '.join(sorted(ADDITIONAL_FIELD_TYPES))}")
+        key = (main_module, name)
+        if key not in self.additional_fields:
+            self.additional_fields[key] = {"main_module": main_module, "name": name,
+                                           "title": title, "type": type_,
+                                           "is_required": bool(required), "is_add": bool(is_add)}
+        return self.additional_fields[key]
 
     # --------------------------------------------------------------- ledger
     def _add_transaction_row(self, kind, customer_id, total, date, **extra):

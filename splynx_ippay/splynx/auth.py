@@ -7,26 +7,45 @@ Two ways to authenticate the add-on's own calls (splynx §1.3):
   30-minute JWT sent as ``Splynx-EA (access_token=..)``, renewed with the refresh token.
 
 Both objects here are shared by every thread of the add-on, hence the locks.
+
+Nonces (splynx §1.3a: each larger than the last one Splynx saw for the key) come from one
+source per host when the client is given a ``nonce_dir``: :class:`FileNonceSource` keeps
+the last nonce in a file under an exclusive ``flock`` held until the answer of the signed
+request is back, so the web workers, the charge worker and every CLI run of one API key
+hand out increasing nonces and reach Splynx in that order. Without a directory (or when it
+cannot be used) the process keeps its own :class:`NonceSource`; a request Splynx refuses
+for its nonce is then signed again with a fresh one, a few times (:data:`NONCE_RETRIES`).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import datetime
+import errno
+import fcntl
 import hashlib
 import hmac
 import json
+import logging
+import os
+import random
 import threading
 import time
 from dataclasses import dataclass, replace
-from typing import Callable, Dict, Tuple
+from typing import Callable, Dict, Iterator, Optional, Tuple, Union
 from urllib.parse import urlencode
 
-from .errors import SplynxAuthError, SplynxError, error_from_response
-from .models import Identity, parse_id
+from .errors import SplynxAuthError, SplynxError, SplynxUnavailableError, error_from_response
+from .records import Identity, parse_id
+
+log = logging.getLogger(__name__)
 
 TOKENS_PATH = "admin/auth/tokens"
+
+#: How many times a request refused for its nonce is signed again with a fresh one.
+NONCE_RETRIES = 5
 
 #: Renew this many seconds before the access token expires, as the official
 #: clients do (splynx §1.3b: "renew when now + 5 > access_token_expiration").
@@ -87,6 +106,150 @@ class NonceSource:
             self._last = max(self._last + 1, round(self._clock() * 100))
             return self._last
 
+    @contextlib.contextmanager
+    def hold(self) -> Iterator[int]:
+        """A fresh nonce, with :attr:`in_order` held until the block ends: sign and send
+        the request inside it."""
+        with self.in_order:
+            yield self.next()
+
+
+class FileNonceSource:
+    """Increasing nonces for one API key, shared by every process on the host.
+
+    The last nonce handed out lives in a small file in ``directory`` (the package gives
+    ``/run/splynx-ippay``); :meth:`hold` opens it, takes an exclusive ``flock``, writes
+    ``max(last + 1, centiseconds now)`` and keeps the lock until its block ends, i.e. until
+    the answer of the request signed with that nonce is back. No later nonce can therefore
+    reach Splynx before an earlier one, across threads and processes alike (each
+    :meth:`hold` opens the file anew, so threads exclude each other too, and a forked
+    worker never shares a locked file description with its parent). The kernel drops the
+    lock of a process that dies.
+
+    Nonces are centiseconds like the official clients' and the in-process
+    :class:`NonceSource`, so processes that fall back to it stay comparable.
+    """
+
+    def __init__(self, api_key: str, directory: str, *, clock: Callable[[], float] = time.time,
+                 lock_timeout: float = 60.0):
+        digest = hashlib.sha256(api_key.encode("utf-8")).hexdigest()[:16]
+        self.path = os.path.join(directory, f"splynx-nonce-{digest}")
+        self._clock = clock
+        self._lock_timeout = lock_timeout
+
+    def _open(self) -> int:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o660)
+        try:
+            info = os.fstat(fd)
+            if info.st_size == 0 and os.geteuid() == 0:
+                # root (postinst, an admin's CLI run) creating it: leave it to the owner
+                # of the directory (the service user), or the service could not write it.
+                parent = os.stat(os.path.dirname(self.path) or ".")
+                os.fchown(fd, parent.st_uid, parent.st_gid)
+        except OSError:
+            pass
+        return fd
+
+    def _lock(self, fd: int) -> None:
+        deadline = time.monotonic() + self._lock_timeout
+        pause = 0.001
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                    raise
+            if time.monotonic() >= deadline:
+                raise SplynxUnavailableError(
+                    f"another process has held the Splynx nonce lock {self.path} for "
+                    f"{self._lock_timeout:.0f} s (a request to Splynx that does not end?)")
+            time.sleep(pause)
+            pause = min(pause * 2, 0.02)
+
+    @staticmethod
+    def _read(fd: int) -> int:
+        text = os.pread(fd, 64, 0).decode("ascii", "replace").strip()
+        return int(text) if text.isdigit() else 0
+
+    @contextlib.contextmanager
+    def hold(self) -> Iterator[int]:
+        """A nonce larger than any handed out on this host for the key, with the lock held
+        until the block ends."""
+        fd = self._open()
+        try:
+            self._lock(fd)
+            nonce = max(self._read(fd) + 1, round(self._clock() * 100))
+            data = f"{nonce}\n".encode("ascii")
+            os.pwrite(fd, data, 0)
+            os.ftruncate(fd, len(data))
+            yield nonce
+        finally:
+            os.close(fd)  # releases the flock
+
+    def next(self) -> int:
+        """A nonce, the lock released at once (for callers that send nothing with it)."""
+        with self.hold() as nonce:
+            return nonce
+
+
+AnyNonceSource = Union[NonceSource, FileNonceSource]
+_file_sources: Dict[Tuple[str, str], FileNonceSource] = {}
+_unusable_dirs: set = set()
+_sources_lock = threading.Lock()
+
+
+def nonce_source(api_key: str, nonce_dir: Optional[str] = None) -> AnyNonceSource:
+    """The nonce source of ``api_key``: host-wide under ``nonce_dir`` when it is given and
+    can be written, else the process's own (with one warning per unusable directory)."""
+    if not nonce_dir:
+        return NonceSource.for_key(api_key)
+    directory = os.path.abspath(nonce_dir)
+    with _sources_lock:
+        found = _file_sources.get((api_key, directory))
+        if found is not None:
+            return found
+        source = FileNonceSource(api_key, directory)
+        try:
+            os.close(source._open())
+        except OSError as exc:
+            if directory not in _unusable_dirs:
+                _unusable_dirs.add(directory)
+                log.warning("cannot keep Splynx nonces in %s (%s): this process counts its "
+                            "own, and Splynx may refuse some of them while other processes "
+                            "use the same API key (they are then signed again)",
+                            directory, exc.strerror or exc)
+            return NonceSource.for_key(api_key)
+        _file_sources[(api_key, directory)] = source
+        return source
+
+
+def is_nonce_refusal(status: int, body) -> bool:
+    """Whether Splynx refused a signed request for its nonce (401, "Nonce must be greater
+    than the last one used" or the like), rather than for the key or signature."""
+    if status != 401 or not isinstance(body, dict) or not isinstance(body.get("error"), dict):
+        return False
+    return "nonce" in str(body["error"].get("message", "")).lower()
+
+
+def _signed_with_retry(nonces: AnyNonceSource,
+                       exchange: Callable[[int], Tuple[int, object, object]]):
+    """Run ``exchange(nonce)`` (sign and send) under the held nonce; sign again with a
+    fresh nonce while Splynx refuses the nonce, at most :data:`NONCE_RETRIES` times.
+    Splynx refused before acting, so this is safe for any method."""
+    for attempt in range(NONCE_RETRIES + 1):
+        with nonces.hold() as nonce:
+            answer = exchange(nonce)
+        status, _, body = answer
+        if attempt < NONCE_RETRIES and is_nonce_refusal(status, body):
+            log.info("Splynx refused nonce %s (%s); signing again", nonce, body["error"].get(
+                "message"))
+            # Another process of the key took a later nonce meanwhile: let the clock pass it.
+            time.sleep(random.uniform(0.01, 0.05))
+            continue
+        return answer
+    raise AssertionError("unreachable: the last attempt returns")  # pragma: no cover
+
 
 def key_refused(api_key: str, status: int, body) -> SplynxError:
     """The error for a refused API key: says so plainly, then Splynx's own words."""
@@ -96,21 +259,22 @@ def key_refused(api_key: str, status: int, body) -> SplynxError:
 class SignatureAuth:
     """Signs every request with the API key (splynx §1.3a).
 
-    Signed requests of one key go out one at a time (see :class:`NonceSource`):
-    fine for the CLI and light use; token mode is the one for many threads.
+    Signed requests of one key go out one at a time (see :class:`NonceSource`; with a
+    :class:`FileNonceSource`, one at a time on the whole host): fine for the CLI and light
+    use; token mode is the one for many threads and processes.
     """
 
-    def __init__(self, api_key: str, api_secret: str):
+    def __init__(self, api_key: str, api_secret: str, *, nonces: Optional[AnyNonceSource] = None):
         self.api_key = api_key
         self._api_secret = api_secret
-        self._nonces = NonceSource.for_key(api_key)
+        self._nonces = nonces if nonces is not None else NonceSource.for_key(api_key)
 
     def send(self, send: Send, method: str, path: str, **kwargs):
-        """Sign and send one request through ``send``, holding the key's
-        :attr:`NonceSource.in_order` lock until the answer is back."""
-        with self._nonces.in_order:
-            header = signature_header(self.api_key, self._api_secret, self._nonces.next())
-            return send(method, path, authorization=header, **kwargs)
+        """Sign and send one request through ``send``, holding the nonce until the answer
+        is back; a refused nonce is replaced (:func:`is_nonce_refusal`)."""
+        return _signed_with_retry(self._nonces, lambda nonce: send(
+            method, path, authorization=signature_header(self.api_key, self._api_secret, nonce),
+            **kwargs))
 
 
 @dataclass(frozen=True)
@@ -142,12 +306,13 @@ class TokenAuth:
     """
 
     def __init__(self, api_key: str, api_secret: str, send: Send, *,
-                 clock: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = time.time,
+                 nonces: Optional[AnyNonceSource] = None):
         self.api_key = api_key
         self._api_secret = api_secret
         self._send = send
         self._clock = clock
-        self._nonces = NonceSource.for_key(api_key)
+        self._nonces = nonces if nonces is not None else NonceSource.for_key(api_key)
         self._tokens = None
         self._lock = threading.Lock()
 
@@ -174,11 +339,10 @@ class TokenAuth:
                 self._tokens = replace(self._tokens, access_expires=float("-inf"))
 
     def _fetch(self) -> _Tokens:
-        with self._nonces.in_order:
-            nonce = self._nonces.next()
-            body = {"auth_type": "api_key", "key": self.api_key, "nonce": nonce,
-                    "signature": compute_signature(self.api_key, self._api_secret, nonce)}
-            status, _, answer = self._send("POST", TOKENS_PATH, json=body)
+        status, _, answer = _signed_with_retry(self._nonces, lambda nonce: self._send(
+            "POST", TOKENS_PATH, json={
+                "auth_type": "api_key", "key": self.api_key, "nonce": nonce,
+                "signature": compute_signature(self.api_key, self._api_secret, nonce)}))
         if status != 201:
             if status >= 500:
                 raise error_from_response(status, answer)

@@ -50,6 +50,11 @@ class SplynxUnavailableError(SplynxError):
     is not Splynx JSON (a proxy error page, a wrong base URL)."""
 
 
+class SplynxConnectionError(SplynxUnavailableError):
+    """The connection failed: refused, reset, a DNS failure, a connect timeout. For a read
+    this is worth another try (:mod:`.retry`); a write may still have reached Splynx."""
+
+
 def error_from_response(status, body, context=None):
     """Build the :class:`SplynxError` subclass that fits an HTTP ``status``.
 
