@@ -1,10 +1,11 @@
 # gunicorn settings of the splynx-ippay web service (splynx-ippay.service runs
 # `gunicorn --config /etc/splynx-ippay/gunicorn.conf.py splynx_ippay.wsgi:app`).
-# The Splynx host's nginx forwards /ippay/ to this socket (sites-available/splynx-ippay.addons).
+# The Splynx host's nginx forwards /ippay/ to this socket (/etc/splynx-ippay/nginx-location.conf).
 
 bind = "unix:/run/splynx-ippay/web.sock"
-# Applied only while the socket is created: nginx (www-data) must be able to connect.
-umask = 0o000
+# Applied only while the socket is created: srw-rw----, owned by the service's user and its
+# group www-data (the unit's Group=), so nginx (www-data) can connect and no one else can.
+umask = 0o117
 
 # Processes x threads. Most of a payment's time is spent waiting for IPpay and Splynx, so
 # threads are cheap; processes add memory (about 60 MB each).

@@ -1,63 +1,56 @@
-"""Fixtures of the package suite (helpers in debpkg.py): the .deb and the previous version
-built once per run into a local apt repository, the Splynx emulator and the IPpay simulator.
-Skipped, with the reason, unless root on Debian."""
+"""Fixtures of the package suite: the .debs built once per run into a local apt repository,
+and one container booted with systemd (container.py) in which they are installed, upgraded
+and purged. Nothing is installed on the machine that runs the tests. Skipped, with the
+reason, unless root on Debian with systemd-nspawn and debootstrap (make test-package-deps)."""
 
-import os
 import shutil
-import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
 import pytest
 
-from debpkg import (PACKAGE, ROOT, SOURCES, Emulator, _build_previous, apt_update_local, run,
-                    skip_reason)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from container import Container, skip_reason  # noqa: E402
+from debpkg import (build_current, build_previous, is_git_checkout, make_repo,  # noqa: E402
+                    run)
 
 
 @pytest.fixture(scope="session")
 def built():
-    """Build once per run: ``make repo`` (the current .deb, lintian left to its test) and the
-    previous version; both go into a local apt repository readable by apt's _apt user."""
+    """Build once per run: the current .deb (``make deb``; lintian is its own test) and the
+    previous release; both go into a local apt repository."""
     reason = skip_reason()
     if reason:
         pytest.skip(reason)
-    workdir = Path(tempfile.mkdtemp(prefix="splynx-ippay-pkg-", dir="/tmp"))
-    os.chmod(workdir, 0o755)
-    repo = workdir / "repo"
-    run(["make", "--no-print-directory", "repo", f"DIST={workdir}/dist",
-         f"DEB_BUILD_DIR={workdir}/build", f"REPO={repo}", "LINTIAN=true"], cwd=ROOT)
-    current = next((workdir / "dist").glob(f"{PACKAGE}_*_all.deb"))
-    changes = next((workdir / "dist").glob(f"{PACKAGE}_*.changes"))
-    previous = _build_previous(workdir)
-    shutil.copy2(previous, repo)
-    packages = subprocess.run(["dpkg-scanpackages", "--multiversion", "."], cwd=repo, check=True,
-                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    (repo / "Packages").write_text(packages.stdout)
-    run(["sh", "-c", "gzip -9nc Packages > Packages.gz && apt-ftparchive release . > Release"],
-        cwd=repo)
-    run(["chmod", "-R", "a+rX", str(workdir)])
-    version = run(["dpkg-deb", "-f", str(current), "Version"]).stdout.strip()
-    SOURCES.write_text(f"deb [trusted=yes] file:{repo} ./\n")
+    workdir = Path(tempfile.mkdtemp(prefix="splynx-ippay-pkg-", dir="/var/tmp"))
     try:
-        apt_update_local()
+        current, changes = build_current(workdir)
+        previous = build_previous(workdir) if is_git_checkout() else None
+        repo = make_repo(workdir / "repo", [current] + ([previous] if previous else []))
+        version = run(["dpkg-deb", "-f", str(current), "Version"]).stdout.strip()
         yield {"deb": current, "changes": changes, "previous": previous, "repo": repo,
                "version": version, "workdir": workdir}
     finally:
-        SOURCES.unlink(missing_ok=True)
         shutil.rmtree(workdir, ignore_errors=True)
-        for listed in Path("/var/lib/apt/lists").glob(f"*{workdir.name}*"):
-            listed.unlink()
+
 
 @pytest.fixture(scope="session")
-def emulator():
-    emulator = Emulator().start()
-    yield emulator
-    emulator.stop()
-
-@pytest.fixture(scope="session")
-def simulator():
-    from sandbox.ippay import create_app
-    from sandbox.serve import BackgroundServer
-
-    with BackgroundServer(create_app()) as server:
-        yield server
+def box(built):
+    """A Debian 12 container booted with systemd, the local repository known to its apt,
+    the Splynx emulator and IPpay simulator running in it."""
+    container = Container("splynx-ippay-lifecycle")
+    try:
+        container.boot(repo=built["repo"])
+        container.apt_update_local()
+        container.start_emulator()
+        container.start_simulator()
+        yield container
+    except BaseException:
+        if container.pid:
+            print(container.run(["journalctl", "-b", "--no-pager", "-n", "300"],
+                                check=False).stdout)
+        raise
+    finally:
+        container.shutdown()
