@@ -1,20 +1,36 @@
-"""Saved cards: tokenise at IPpay, keep only what may be kept, list, choose, remove.
+"""Saved cards: verify at IPpay with the CVV, keep only what may be kept, list, choose, remove.
 
 A card number and CVV pass through here on their way to the gateway and are never stored,
-logged or sent anywhere else (design.md §3, invariant 5).
+logged or sent anywhere else (design.md §3, invariant 5). A card's first gateway call
+carries its CVV2 (docs/portal.md "CVV on first use"): a card saved without paying is
+verified by an AUTHONLY of :data:`VERIFY_CENTS` with ``Tokenize="true"`` — the issuer
+checks the CVV, the reply carries the token — and the hold is released at once
+(REVERSEAUTH, else VOID; an authorisation that cannot be released lapses by itself, no
+money moves). A card typed in to pay goes to the journal's SALE with its CVV2 instead
+(payments.py). Either way the try is counted by the card-testing limits first (limits.py).
+
+A token is charged only on the terminal that made it: each card keeps its terminal, and a
+card whose terminal is no longer its customer's is not offered or charged.
 """
 
 import datetime as dt
 import logging
+import re
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from ..db import session_scope
-from ..i18n import _
-from ..ippay import Card as GatewayCard, GatewayError
-from ..models import Card
+from ..ippay import Card as GatewayCard, GatewayError, new_transaction_id
+from ..messages import Sentence, UserError
+from ..models import Card, GatewayMode, TrialOutcome
+from ..splynx import SplynxError
+from . import customers, limits as card_limits, notices
+from .settings import Terminal
 
 log = logging.getLogger(__name__)
+
+#: The authorisation that verifies a card saved without paying (released at once) [I].
+VERIFY_CENTS = 100
 
 #: Issuer identification number ranges by brand, longest prefixes first where they overlap.
 _BRANDS = (
@@ -26,11 +42,20 @@ _BRANDS = (
     ("Visa", ((4, 4),)),
 )
 
+#: Six or more digits in a row (spaces or dashes between them, as card numbers are typed).
+_DIGIT_RUN = re.compile(r"\d(?:[ -]?\d){5,}")
+
 _LENGTHS = {"American Express": {15}, "Diners Club": {14, 16, 19}, "Visa": {13, 16, 19}}
 
+CARD_NUMBER_IN_NAME = Sentence("The name may not contain a card number. Enter the name as it "
+                               "is printed on the card.")
+GATEWAY_UNAVAILABLE = Sentence("The payment gateway is not answering right now, so the card "
+                               "could not be used. Nothing was charged. Please try again in "
+                               "a few minutes.")
 
-class CardError(Exception):
-    """A card could not be saved; ``str()`` is a sentence for the customer."""
+
+class CardError(UserError):
+    """A card could not be saved or used (a sentence for the customer)."""
 
 
 def digits_only(number):
@@ -39,7 +64,7 @@ def digits_only(number):
 
 
 def luhn_valid(number):
-    """True when ``number`` (digits) passes the Luhn check every card number carries."""
+    """True when ``number`` (ASCII digits) passes the Luhn check every card number carries."""
     total = 0
     for index, char in enumerate(reversed(number)):
         digit = int(char)
@@ -49,9 +74,13 @@ def luhn_valid(number):
     return total % 10 == 0
 
 
+def _ascii_digits(text):
+    return bool(text) and text.isascii() and text.isdigit()
+
+
 def detect_brand(number):
     """The card brand from its first digits, or "Card" when unknown."""
-    if not number.isdigit():
+    if not _ascii_digits(number):
         return "Card"
     for brand, ranges in _BRANDS:
         for low, high in ranges:
@@ -62,104 +91,139 @@ def detect_brand(number):
 
 
 def number_problem(number):
-    """Why ``number`` cannot be a card number, in plain words, or None when it can."""
+    """Why ``number`` cannot be a card number, as a Sentence, or None when it can."""
     if not number:
-        return _("Enter the card number.")
-    if not number.isdigit():
-        return _("The card number may contain digits only.")
+        return Sentence("Enter the card number.")
+    if not _ascii_digits(number):
+        return Sentence("The card number may contain digits only.")
     if not 13 <= len(number) <= 19:
-        return _("A card number has 13 to 19 digits.")
+        return Sentence("A card number has 13 to 19 digits.")
     brand = detect_brand(number)
     if brand in _LENGTHS and len(number) not in _LENGTHS[brand]:
-        return _("A {brand} card number has {lengths} digits.", brand=brand,
-                 lengths=_(" or ").join(map(str, sorted(_LENGTHS[brand]))))
+        return Sentence("A {brand} card number has {lengths} digits.", brand=brand,
+                        lengths="/".join(map(str, sorted(_LENGTHS[brand]))))
     if not luhn_valid(number):
-        return _("This card number is not valid. Please check the digits.")
+        return Sentence("This card number is not valid. Please check the digits.")
     return None
 
 
 def expiry_problem(month, year, today=None):
-    """Why a card with this expiry cannot be used, or None."""
+    """Why a card with this expiry cannot be used, as a Sentence, or None."""
     today = today or dt.date.today()
     if not 1 <= month <= 12:
-        return _("The month must be between 01 and 12.")
+        return Sentence("The month must be between 01 and 12.")
     if (year, month) < (today.year, today.month):
-        return _("This card has expired.")
+        return Sentence("This card has expired.")
     if year > today.year + 20:
-        return _("The expiry year is too far in the future.")
+        return Sentence("The expiry year is too far in the future.")
     return None
 
 
-def list_cards(addon, customer_id):
+def holder_name_problem(name):
+    """Why ``name`` cannot be a card holder's name, as a Sentence, or None. A run of six
+    or more digits is refused: it is a card number typed in the wrong field, and it would
+    be stored and shown."""
+    name = (name or "").strip()
+    if not name:
+        return Sentence("Enter the name as it is printed on the card.")
+    if len(name) > 100:
+        return Sentence("The name may be at most 100 characters.")
+    if _DIGIT_RUN.search(name):
+        return CARD_NUMBER_IN_NAME
+    return None
+
+
+# --- which terminal -------------------------------------------------------------------------
+
+def customer_terminal(ctx, customer_id):
+    """``(partner_id, Terminal)``: where the customer's new cards and payments go (their
+    Splynx partner's settings). Raises SplynxError, or GatewayUnavailable (context.py) when
+    no gateway may be used."""
+    partner_id = customers.partner_of(ctx, customer_id)
+    config = ctx.module_settings.current()
+    return partner_id, ctx.gateways.terminal_for(config.for_partner(partner_id), config.read_ok)
+
+
+def on_terminal(card, terminal):
+    """True when ``card``'s token belongs to ``terminal`` (cards saved before terminals were
+    recorded are taken to be on the customer's current one)."""
+    if card.terminal_id is None:
+        return True
+    return (card.terminal_id, card.gateway_mode) == (terminal.terminal_id, terminal.mode)
+
+
+# --- saved cards ----------------------------------------------------------------------------
+
+def list_cards(ctx, customer_id):
     """The customer's saved cards, the default first."""
-    with session_scope(addon.sessions) as session:
-        rows = session.execute(
+    with session_scope(ctx.sessions) as session:
+        return list(session.execute(
             select(Card).where(Card.customer_id == customer_id)
-            .order_by(Card.is_default.desc(), Card.id)
-        ).scalars().all()
-        return list(rows)
+            .order_by(Card.is_default.desc(), Card.id)).scalars())
 
 
-def get_card(addon, customer_id, card_id):
+def get_card(ctx, customer_id, card_id):
     """One of the customer's cards, or None (also when it is another customer's)."""
-    with session_scope(addon.sessions) as session:
+    with session_scope(ctx.sessions) as session:
         return session.execute(
             select(Card).where(Card.id == card_id, Card.customer_id == customer_id)
         ).scalar_one_or_none()
 
 
-def tokenize(addon, customer_id, *, number, exp_month, exp_year, holder_name, cvv=None,
-             postal_code=None):
-    """Store a card at IPpay (TOKENIZE) and return an unsaved :class:`Card` holding the token.
+def default_cards(session, customer_ids):
+    """The default (else newest) saved card of each customer in ``customer_ids``."""
+    rows = session.execute(
+        select(Card).where(Card.customer_id.in_(list(customer_ids)))
+        .order_by(Card.customer_id, Card.is_default.desc(), Card.id.desc())
+    ).scalars().all()
+    best = {}
+    for card in rows:
+        best.setdefault(card.customer_id, card)
+    return best
 
-    ``postal_code`` (the billing ZIP) goes to the gateway for AVS and is kept nowhere. The
-    returned row is not in the database: :func:`save_card` keeps it, a one-time payment
-    charges it through the journal and forgets it. Raises :class:`CardError` with the
-    gateway's reason in plain words when it refuses or cannot be reached.
-    """
-    card = GatewayCard(number=number, exp_month=exp_month, exp_year=exp_year, cvv=cvv,
-                       holder=holder_name, postal_code=(postal_code or None))
+
+def count_cards(ctx, customer_id):
+    with session_scope(ctx.sessions) as session:
+        return session.execute(select(func.count()).select_from(Card)
+                               .where(Card.customer_id == customer_id)).scalar()
+
+
+def _release(gateway, transaction_id, result):
+    """Release a verification hold (REVERSEAUTH, else VOID); a hold left lapses by itself."""
     try:
-        result = addon.gateway.tokenize(card)
-    except GatewayError:
-        log.warning("card not tokenised for customer %s: gateway unavailable", customer_id)
-        raise CardError(_("The payment gateway is not answering right now, so the card could not "
-                          "be used. Nothing was charged. Please try again in a few minutes.")
-                        ) from None
-    if not result.approved:
-        log.info("card refused for customer %s: %s %s", customer_id, result.action_code,
-                 result.response_text)
-        raise CardError(_(result.message))
-    return Card(customer_id=customer_id, token=result.token, brand=detect_brand(number),
-                last4=number[-4:], exp_month=exp_month, exp_year=exp_year,
-                holder_name=holder_name, is_default=False)
+        released = gateway.release_authorization(transaction_id, result.approval, VERIFY_CENTS,
+                                                 token=result.token).approved
+    except GatewayError as exc:
+        log.info("verification %s not released: %s", transaction_id, exc)
+        released = False
+    if not released:
+        log.warning("verification %s could not be released; the hold lapses by itself",
+                    transaction_id)
+    return released
 
 
-def save_card(addon, customer_id, *, number, exp_month, exp_year, holder_name, cvv=None,
-              make_default=False, postal_code=None, replaces=None):
-    """Tokenise a card at IPpay and keep the token with what may be shown of the card.
+def keep(ctx, customer_id, *, token, terminal, brand, last4, exp_month, exp_year,
+         holder_name, make_default=False, replaces=None):
+    """Keep a token the gateway made (with what may be shown of the card) as a saved card.
 
     ``replaces`` is the id of one of the customer's cards that the new one takes the place
-    of (and its default flag): it is removed once the new card is saved. Raises
-    :class:`CardError` with the gateway's reason in plain words when it refuses.
+    of (and its default flag): it is removed once the new card is saved.
     """
-    fresh = tokenize(addon, customer_id, number=number, exp_month=exp_month, exp_year=exp_year,
-                     holder_name=holder_name, cvv=cvv, postal_code=postal_code)
-    with session_scope(addon.sessions) as session:
+    with session_scope(ctx.sessions) as session:
         existing = session.execute(
             select(Card).where(Card.customer_id == customer_id)).scalars().all()
         old = next((c for c in existing if replaces is not None and c.id == replaces), None)
         if replaces is not None and old is None:
-            raise CardError(_("The card to replace was not found."))
-        row = next((c for c in existing if c.token == fresh.token), None)
-        if row is None:
-            row = Card(customer_id=customer_id, token=fresh.token)
+            raise CardError("The card to replace was not found.")
+        row = next((c for c in existing if c.token == token
+                    and c.terminal_id in (None, terminal.terminal_id)), None)
+        added = row is None
+        if added:
+            row = Card(customer_id=customer_id, token=token)
             session.add(row)
-        row.brand = fresh.brand
-        row.last4 = fresh.last4
-        row.exp_month = exp_month
-        row.exp_year = exp_year
-        row.holder_name = holder_name
+        row.terminal_id, row.gateway_mode = terminal.terminal_id, terminal.mode
+        row.brand, row.last4 = brand, last4
+        row.exp_month, row.exp_year, row.holder_name = exp_month, exp_year, holder_name
         if old is not None and old is not row:
             make_default = make_default or old.is_default
             session.delete(old)
@@ -168,15 +232,119 @@ def save_card(addon, customer_id, *, number, exp_month, exp_year, holder_name, c
             for other in existing:
                 other.is_default = False
             row.is_default = True
+        # Automatic payments use the default card (or the card it replaces, as it was).
+        row.autopay = old.autopay if old is not None else bool(row.autopay or row.is_default)
         session.flush()
         log.info("card %s saved for customer %s%s", row.masked, customer_id,
                  f" in place of card {replaces}" if old is not None else "")
-        return row
+    sync_payment_account(ctx, customer_id)
+    if added:
+        notices.card_added(ctx, row)
+    return row
 
 
-def remove_card(addon, customer_id, card_id):
+def save_card(ctx, customer_id, typed, *, client_address=None, make_default=False,
+              replaces=None):
+    """Verify a card typed in (AUTHONLY with its CVV2, released at once) and save its token.
+
+    ``typed`` is an ``ippay.Card`` (number, expiry, CVV, holder, optional ZIP for AVS).
+    Raises :class:`CardError` (declined: the issuer's reason in plain words; gateway down),
+    ``limits.TryLater`` / ``limits.TooManyCards`` (card-testing limits) with nothing sent.
+    """
+    config = ctx.module_settings.current()
+    if replaces is None:
+        card_limits.check_card_cap(ctx, config.limits, customer_id)
+    try:
+        _partner, terminal = customer_terminal(ctx, customer_id)
+    except SplynxError:
+        raise CardError("The billing system is not answering right now. Please try again "
+                        "in a few minutes.") from None
+    except GatewayError:
+        raise CardError(GATEWAY_UNAVAILABLE) from None
+    trial = card_limits.admit(ctx, config.limits, purpose="save", customer_id=customer_id,
+                              client_address=client_address, last4=typed.number[-4:])
+    transaction_id = new_transaction_id()
+    # The verification's TransactionID is committed before it is sent.
+    card_limits.settle(ctx, trial, TrialOutcome.ALLOWED, transaction_id=transaction_id)
+    gateway = ctx.gateways.client(terminal)
+    try:
+        result = gateway.authorize(transaction_id, VERIFY_CENTS, card=typed, tokenize=True)
+    except GatewayError:
+        card_limits.settle(ctx, trial, TrialOutcome.ERROR)
+        log.warning("card not verified for customer %s: gateway unavailable", customer_id)
+        raise CardError(GATEWAY_UNAVAILABLE) from None
+    if not result.approved or not result.token:
+        card_limits.settle(ctx, trial, TrialOutcome.DECLINED)
+        log.info("card refused for customer %s: %s %s", customer_id, result.action_code,
+                 result.response_text)
+        if result.approved:  # approved without a token: nothing to keep (the hold lapses)
+            raise CardError(GATEWAY_UNAVAILABLE)
+        raise CardError(Sentence(result.message))
+    card_limits.settle(ctx, trial, TrialOutcome.APPROVED)
+    _release(gateway, transaction_id, result)
+    return keep(ctx, customer_id, token=result.token, terminal=terminal,
+                brand=detect_brand(typed.number), last4=typed.number[-4:],
+                exp_month=typed.exp_month, exp_year=typed.exp_year, holder_name=typed.holder,
+                make_default=make_default, replaces=replaces)
+
+
+def _account_line(card):
+    return f"{card.masked} · {card.expiry}" + (" · default" if card.is_default else "")
+
+
+def sync_payment_account(ctx, customer_id):
+    """Show the customer's saved cards in Splynx (Customer → Billing → Payment accounts):
+    one read-only line per card in the add-on's payment account, default first; the tokens
+    stay in the add-on. Best effort: a Splynx that does not answer is logged, and the next
+    change of the customer's cards writes it again. Returns True when Splynx took it."""
+    account_id = ctx.module_settings.current().payment_account_id
+    if not account_id:
+        return False
+    cards = list_cards(ctx, customer_id)[:10]
+    try:
+        if cards:
+            fields = {f"field_{n}": "" for n in range(1, 11)}
+            fields.update({f"field_{n}": _account_line(c) for n, c in enumerate(cards, 1)})
+            ctx.splynx.put_payment_account(customer_id, account_id, fields)
+        else:
+            ctx.splynx.delete_payment_account(customer_id, account_id)
+    except SplynxError as exc:
+        log.warning("customer %s: saved cards not shown in Splynx's payment accounts: %s",
+                    customer_id, exc)
+        return False
+    return True
+
+
+def update_expiry(ctx, customer_id, card_id, exp_month, exp_year):
+    """Give a saved card its new expiry (TOKENIZE with the token and the new date, on the
+    card's own terminal): the number is not typed again. Returns the card; raises
+    :class:`CardError` when the gateway refuses or does not answer."""
+    card = get_card(ctx, customer_id, card_id)
+    if card is None:
+        raise CardError("The card was not found.")
+    terminal = Terminal(card.gateway_mode or GatewayMode.TEST,
+                        card.terminal_id or ctx.settings["IPPAY_TERMINAL_ID"])
+    try:
+        result = ctx.gateways.client(terminal).update_token_expiry(card.token, exp_month, exp_year)
+    except GatewayError:
+        raise CardError(GATEWAY_UNAVAILABLE) from None
+    if not result.approved:
+        raise CardError(Sentence(result.message))
+    with session_scope(ctx.sessions) as session:
+        row = session.get(Card, card_id)
+        row.exp_month, row.exp_year = exp_month, exp_year
+        row.token = result.token or row.token
+        row.hard_declines = 0
+        session.flush()
+        card = row
+    log.info("card %s of customer %s now expires %s", card.masked, customer_id, card.expiry)
+    sync_payment_account(ctx, customer_id)
+    return card
+
+
+def remove_card(ctx, customer_id, card_id):
     """Forget one of the customer's cards; another becomes the default. False if not theirs."""
-    with session_scope(addon.sessions) as session:
+    with session_scope(ctx.sessions) as session:
         row = session.execute(
             select(Card).where(Card.id == card_id, Card.customer_id == customer_id)
         ).scalar_one_or_none()
@@ -191,15 +359,25 @@ def remove_card(addon, customer_id, card_id):
             ).scalars().first()
             if successor is not None:
                 successor.is_default = True
-        return True
+    sync_payment_account(ctx, customer_id)
+    notices.card_removed(ctx, row)
+    return True
 
 
-def set_default_card(addon, customer_id, card_id):
+def set_default_card(ctx, customer_id, card_id):
     """Make one of the customer's cards the default. False if not theirs."""
-    with session_scope(addon.sessions) as session:
+    with session_scope(ctx.sessions) as session:
         rows = session.execute(select(Card).where(Card.customer_id == customer_id)).scalars().all()
         if not any(r.id == card_id for r in rows):
             return False
         for row in rows:
             row.is_default = row.id == card_id
-        return True
+    sync_payment_account(ctx, customer_id)
+    return True
+
+
+def gateway_card(number, exp_month, exp_year, holder_name, cvv=None, postal_code=None):
+    """The ``ippay.Card`` of a card typed in (never stored, logged or repeated back)."""
+    return GatewayCard(number=number, exp_month=exp_month, exp_year=exp_year, cvv=cvv,
+                       holder=holder_name, postal_code=postal_code or None)
+

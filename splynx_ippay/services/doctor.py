@@ -6,20 +6,12 @@ from ..config import ConfigError, load_config
 from ..splynx import (SplynxAuthError, SplynxError, SplynxForbiddenError, SplynxNotFoundError,
                       SplynxUnavailableError)
 
-#: What the add-on reads or writes in Splynx, and a harmless call proving the key may.
-PERMISSION_PROBES = (
-    ("read customers", "GET", "admin/customers/customer", {"limit": 1}),
-    ("read invoices", "GET", "admin/finance/invoices", {"limit": 1}),
-    ("read payments", "GET", "admin/finance/payments", {"limit": 1}),
-    ("read payment methods", "GET", "admin/finance/payment-methods", None),
-    # Payments are logged in payment statements (statements.py): the key needs
-    # BankStatements (index, view, add) and BankStatementsRecords (index, view, add, update).
-    ("read payment statements", "GET", "admin/finance/bank-statements", {"limit": 1}),
-    ("read payment statement records", "GET", "admin/finance/bank-statements-records",
-     {"limit": 1}),
-    ("read the add-on's module config", "GET", "admin/config/config",
-     {"module": "add-on", "path": "splynx_ippay_addon"}),
-)
+#: What the add-on reads in Splynx (splynx.client.READ_PROBES names), each proven by a
+#: harmless read; registration grants the key exactly what it needs (API_PERMISSIONS).
+PERMISSION_PROBES = ("customers", "invoices", "proformas", "payments", "payment methods",
+                     "transactions", "transaction categories", "payment statements",
+                     "payment statement records", "payment accounts", "administrators",
+                     "partners")
 
 
 @dataclass
@@ -30,15 +22,28 @@ class Check:
     warning: bool = False
 
 
-def run_checks(config_path=None, settings=None):
-    """Every check in order; later checks that depend on a failed one are skipped."""
+def run_checks(config_path=None, settings=None, context_factory=None):
+    """Every check in order; later checks that depend on a failed one are skipped.
+
+    ``context_factory(settings)`` builds the context to check with (the composition root's
+    ``build_context``; the CLI passes it, services never import it).
+    """
+    import os
+
     checks = []
     if settings is None:
         try:
             settings = load_config(config_path)
         except ConfigError as exc:
             return [Check("configuration", False, f"config.ini is not valid: {exc}")]
-    checks.append(Check("configuration", True, f"read {settings.get('CONFIG_PATH', '(given)')}"))
+    path = settings.get("CONFIG_PATH")
+    if path and os.path.exists(path):
+        checks.append(Check("configuration", True, f"read {path}"))
+    elif path:
+        checks.append(Check("configuration", True, f"{path} does not exist: the defaults and "
+                            "the SPLYNX_IPPAY_* environment apply", warning=True))
+    else:
+        checks.append(Check("configuration", True, "settings given by the caller"))
     if not settings.get("SPLYNX_API_KEY") or not settings.get("SPLYNX_API_SECRET"):
         checks.append(Check("configuration", False, "[splynx] api_key or api_secret is empty: "
                             "run `splynx-ippay register` or fill them in config.ini"))
@@ -46,7 +51,7 @@ def run_checks(config_path=None, settings=None):
 
     try:
         revision = db.current_revision(settings["DATABASE_URL"])
-        head = "0003"
+        head = db.head_revision()
         if revision is None:
             checks.append(Check("database", False, "the database is empty: run "
                                 "`splynx-ippay db upgrade`"))
@@ -58,13 +63,10 @@ def run_checks(config_path=None, settings=None):
     except Exception as exc:  # noqa: BLE001 - any driver error is the answer here
         checks.append(Check("database", False, f"cannot open {settings['DATABASE_URL']}: {exc}"))
 
-    from . import build_addon
-    from .staff_settings import effective_gateway
-
-    addon = build_addon(settings, pool_size=2)
+    ctx = context_factory(settings)
     splynx_ok = False
     try:
-        addon.splynx.check_api()
+        ctx.splynx.check_api()
         splynx_ok = True
         checks.append(Check("Splynx API", True, f"{settings['SPLYNX_URL']} accepts the API key"))
     except SplynxAuthError as exc:
@@ -77,30 +79,40 @@ def run_checks(config_path=None, settings=None):
     except SplynxError as exc:
         checks.append(Check("Splynx API", False, f"Splynx answered with an error: {exc}"))
     if splynx_ok:
-        for label, method, path, params in PERMISSION_PROBES:
+        for label in PERMISSION_PROBES:
             try:
-                addon.splynx.request(method, path, params=params)
-                checks.append(Check(f"permission: {label}", True, "allowed"))
+                ctx.splynx.probe_read(label)
+                checks.append(Check(f"permission: read {label}", True, "allowed"))
             except SplynxForbiddenError:
-                checks.append(Check(f"permission: {label}", False, "the API key may not "
-                                    f"{label}: grant it in Administration → API keys"))
+                checks.append(Check(f"permission: read {label}", False, "the API key may not "
+                                    f"read {label}: grant it in Administration → API keys "
+                                    "(or run `splynx-ippay register` as root on the Splynx "
+                                    "host)"))
             except SplynxNotFoundError:
-                checks.append(Check(f"permission: {label}", False, "not found: the add-on is "
+                checks.append(Check(f"permission: read {label}", False, "not found: the add-on is "
                                     "not registered; run `splynx-ippay register`"))
             except SplynxError as exc:
-                checks.append(Check(f"permission: {label}", False, str(exc)))
-    values = addon.module_settings.get()
-    url, terminal, source = effective_gateway(values, settings)
+                checks.append(Check(f"permission: read {label}", False, str(exc)))
+    if not splynx_ok:
+        checks.append(Check("gateway", False, "not checked: the gateway settings are read "
+                            "from Splynx, which did not accept the add-on (see above)"))
+        return checks
+    config = ctx.module_settings.current()
+    for problem in config.problems:
+        checks.append(Check("module settings", False, problem))
     try:
-        result = addon.gateway.ping()
-        if result.approved:
-            checks.append(Check("gateway", True, f"{url} answers PING for terminal {terminal} "
-                                f"(from {source})"))
-        else:
-            checks.append(Check("gateway", False, f"{url} refused terminal {terminal} "
-                                f"({result.action_code} {result.response_text} "
-                                f"{result.err_msg or ''}): wrong Terminal ID, or this server's "
-                                "IP address is not whitelisted at IPpay"))
-    except Exception as exc:  # noqa: BLE001
-        checks.append(Check("gateway", False, f"{url} did not answer PING: {exc}"))
+        terminal = ctx.gateways.terminal_for(config.default, config.read_ok)
+        client = ctx.gateways.client(terminal)
+        result = client.ping()
+    except Exception as exc:  # noqa: BLE001 - any failure is the answer here
+        checks.append(Check("gateway", False, f"the gateway did not answer PING: {exc}"))
+        return checks
+    if result.approved:
+        checks.append(Check("gateway", True, f"{client.url} answers PING for terminal "
+                            f"{terminal.terminal_id}"))
+    else:
+        checks.append(Check("gateway", False, f"{client.url} refused terminal "
+                            f"{terminal.terminal_id} ({result.action_code} "
+                            f"{result.response_text} {result.err_msg or ''}): wrong Terminal "
+                            "ID, or this server's IP address is not whitelisted at IPpay"))
     return checks

@@ -1,6 +1,9 @@
-"""The payment journal: the only place that orders the steps of moving money.
+"""The payment journal: the only place that orders the steps of moving money, and the one
+guarded path to a SALE for every channel (portal, direct link, staff, charge run, a resumed
+worker).
 
-    open (commit) → sent (commit) → SALE → approved | declined | unknown
+    open (commit, lock held) → re-read the document → sent (commit) → SALE
+        → approved | declined | unknown
     unknown → ENQ with the same TransactionID → approved | declined | failed
     approved → find or create the Splynx payment → posted | post_pending
 
@@ -8,10 +11,21 @@ Invariants (design.md §3), each relied on below:
 
 1. The attempt and its TransactionID are committed before the request leaves.
 2. An unknown outcome is settled by ENQ with the same TransactionID, never by a second SALE.
-3. A document has at most one attempt that is not final: the ``lock_key`` unique index.
+3. A document has at most one attempt holding it: the ``lock_key`` unique index. Once the
+   lock is held, :func:`charge` reads the document again from Splynx and consults the
+   journal before the SALE: a document paid (in Splynx, or by an approval Splynx has not
+   taken yet), cancelled or with nothing due ends the attempt as ``skipped``, unsent; the
+   amount charged is what is due then.
 4. An approval becomes exactly one Splynx payment: the payment carries the TransactionID in
    ``field_1``, and before creating one the journal looks for it.
-5. No card number or CVV reaches this module: attempts charge a saved token.
+5. No card number or CVV is stored: a card typed in for one payment reaches the gateway
+   only inside :func:`charge`'s SALE (with its CVV2) and is dropped after.
+6. Request keys come from the server (request_keys.py): no form value can name another
+   channel's attempt.
+
+Every status move is a compare-and-set (models.compare_and_set): of two processes moving the
+same attempt, one wins and the other stops with :class:`AttemptMoved`, leaving the job to
+the winner (no second SALE, no second post).
 """
 
 import contextlib
@@ -19,21 +33,29 @@ import datetime as dt
 import functools
 import logging
 import time
+from typing import NamedTuple
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from ..db import session_scope
-from ..ippay import GatewayError, GatewayNotSentError, GatewayRequestError, new_transaction_id
-from ..models import AttemptKind, AttemptStatus, AttemptStatus as S, PaymentAttempt, utcnow
-from ..splynx import SplynxError
+from ..ippay import (GatewayError, GatewayNotSentError, GatewayRequestError,
+                     new_transaction_id)
+from ..messages import N_
+from ..models import (AttemptKind, AttemptStatus as S, Channel, GatewayMode, PaymentAttempt,
+                      compare_and_set, utcnow, write_fields)
 from ..money import format_cents
-from . import statements
+from ..splynx import SplynxError
+from . import documents, notices, statements
+from .settings import Terminal
 
 log = logging.getLogger(__name__)
 
 #: Pauses between ENQ tries while a customer waits for an unknown outcome.
 ENQ_BACKOFF = (0.5, 1.5)
+#: Channels where a person confirmed an amount: if what is due changed meanwhile, nothing
+#: is charged and they are asked to look again. Charge runs charge what is due then.
+CONFIRMED_AMOUNT_CHANNELS = (Channel.PORTAL, Channel.DIRECT, Channel.ADMIN)
 
 
 class AttemptMoved(Exception):
@@ -41,133 +63,166 @@ class AttemptMoved(Exception):
     attempt as it stands now."""
 
     def __init__(self, attempt):
-        super().__init__(f"attempt {attempt.transaction_id} is already {attempt.status}")
+        super().__init__(f"attempt {attempt.transaction_id} is already {attempt.status.value}")
         self.attempt = attempt
 
 
 class AttemptInProgress(Exception):
-    """Another attempt on the same document is not final yet."""
+    """Another attempt on the same document holds it."""
 
     def __init__(self, attempt):
-        super().__init__(f"attempt {attempt.transaction_id} is {attempt.status}")
+        super().__init__(f"attempt {attempt.transaction_id} is {attempt.status.value}")
         self.attempt = attempt
+
+
+class Opened(NamedTuple):
+    """What :func:`open_attempt` did: ``attempt``, and ``replay`` True when the request key
+    had been used before (the attempt is that earlier request's: never charge it again)."""
+
+    attempt: PaymentAttempt
+    replay: bool
+
+
+class PaymentSource(NamedTuple):
+    """What an attempt is charged to: a saved card (``card`` row with its token), or a card
+    typed in for this payment (``typed``: an ``ippay.Card`` with its CVV2, never stored),
+    with the brand and last four digits that may be kept."""
+
+    brand: str
+    last4: str
+    card: object = None
+    typed: object = None
 
 
 def lock_key(kind, customer_id, document_id=None):
     """The key that allows one open attempt per document (one per balance for refills)."""
-    if kind == AttemptKind.REFILL:
-        return f"refill:{customer_id}"
+    kind = AttemptKind(kind)
+    if kind in (AttemptKind.REFILL, AttemptKind.BALANCE):
+        return f"{kind.value}:{customer_id}"
     return f"{kind.value}:{document_id}"
 
 
-def open_attempt(addon, *, kind, customer_id, amount_cents, card, channel, document_id=None,
-                 document_number=None, request_key=None, origin="INTERNET", admin_id=None):
-    """Write and commit a new attempt, holding the document's lock.
+def open_attempt(ctx, *, kind, customer_id, amount_cents, source, channel, terminal,
+                 partner_id=None, document_id=None, document_number=None, request_key=None,
+                 origin="INTERNET", admin_id=None):
+    """Write and commit a new attempt holding the document's lock.
 
-    Returns the attempt. If ``request_key`` was used before, returns that earlier attempt
-    instead (a resubmitted form). Raises :class:`AttemptInProgress` when another attempt on
-    the document is not final.
+    ``source`` is a :class:`PaymentSource`, ``terminal`` the ``context.Terminal`` it is
+    sent on. Returns :class:`Opened`: if ``request_key`` was used before, the earlier
+    attempt with ``replay`` True. Raises :class:`AttemptInProgress` when another attempt
+    holds the document.
     """
     if not isinstance(amount_cents, int) or amount_cents <= 0:
         raise ValueError(f"amount must be positive integer cents, got {amount_cents!r}")
     kind = AttemptKind(kind)
-    attempt = PaymentAttempt(
-        transaction_id=new_transaction_id(), kind=kind.value, status=S.CREATED.value,
-        lock_key=lock_key(kind, customer_id, document_id), request_key=request_key,
-        channel=channel, customer_id=customer_id, amount_cents=amount_cents, origin=origin,
-        invoice_id=document_id if kind == AttemptKind.INVOICE else None,
-        proforma_id=document_id if kind == AttemptKind.PROFORMA else None,
-        document_number=document_number, card_id=card.id, token=card.token,
-        card_brand=card.brand, card_last4=card.last4, admin_id=admin_id,
-    )
-    session = addon.sessions()
+    saved = source.card
+
+    def new_attempt():
+        return PaymentAttempt(
+            transaction_id=new_transaction_id(), kind=kind, status=S.CREATED,
+            lock_key=lock_key(kind, customer_id, document_id), request_key=request_key,
+            channel=Channel(channel), customer_id=customer_id, partner_id=partner_id,
+            amount_cents=amount_cents, origin=origin,
+            invoice_id=document_id if kind == AttemptKind.INVOICE else None,
+            proforma_id=document_id if kind == AttemptKind.PROFORMA else None,
+            document_number=document_number, terminal_id=terminal.terminal_id,
+            gateway_mode=terminal.mode, card_id=saved.id if saved is not None else None,
+            token=saved.token if saved is not None else None, card_brand=source.brand,
+            card_last4=source.last4, admin_id=admin_id,
+        )
+
+    for _ in range(3):
+        attempt = new_attempt()
+        opened = _insert(ctx, attempt, request_key)
+        if opened is not None:
+            return opened
+        # The lock's holder finished between our insert and our look: try once more.
+    raise AttemptInProgress(attempt)
+
+
+def _insert(ctx, attempt, request_key):
+    """Commit ``attempt``: :class:`Opened`, or None when the lock was taken and released
+    meanwhile. Raises :class:`AttemptInProgress` while another attempt holds it."""
+    session = ctx.sessions()
     try:
         session.add(attempt)
         session.flush()
-        attempt.events  # noqa: B018 - load the empty list so move_to can append after commit
+        session.add(PaymentAttempt.Event(owner_id=attempt.id, to_status=S.CREATED.value,
+                                         note=f"opened by {attempt.channel.value}"))
         session.commit()
         log.info("attempt %s opened: %s %s for customer %s, %s", attempt.transaction_id,
-                 kind.value, document_number or "", customer_id, format_cents(amount_cents))
-        return attempt
+                 attempt.kind.value, attempt.document_number or "", attempt.customer_id,
+                 format_cents(attempt.amount_cents))
+        return Opened(attempt, False)
     except IntegrityError:
         session.rollback()
-        conditions = [PaymentAttempt.lock_key == attempt.lock_key]
         if request_key:
-            conditions.append(PaymentAttempt.request_key == request_key)
-        existing = session.execute(select(PaymentAttempt).where(or_(*conditions))
-                                   .order_by(PaymentAttempt.id)).scalars().all()
-        by_request = [a for a in existing if request_key and a.request_key == request_key]
-        if by_request:
-            # Opened by an earlier submission of the same form, which may be charging it
-            # right now: the caller must not charge it as its own.
-            by_request[0].reused = True
-            return by_request[0]
-        if existing:
-            raise AttemptInProgress(existing[0]) from None
-        raise
+            earlier = session.execute(select(PaymentAttempt).where(
+                PaymentAttempt.request_key == request_key)).scalar_one_or_none()
+            if earlier is not None:
+                # Opened by an earlier submission of the same request, which may be
+                # charging it right now: the caller shows it and must not charge it.
+                return Opened(earlier, True)
+        holder = session.execute(select(PaymentAttempt).where(
+            PaymentAttempt.lock_key == attempt.lock_key)).scalar_one_or_none()
+        if holder is not None:
+            raise AttemptInProgress(holder) from None
+        return None
     finally:
         session.close()
 
 
-def find_by_request_key(addon, customer_id, request_key):
-    """The customer's attempt started by the form with this one-time key, or None."""
+def find_by_request_key(ctx, request_key):
+    """The attempt started by the request with this (server-made) key, or None."""
     if not request_key:
         return None
-    with session_scope(addon.sessions) as session:
-        return session.execute(
-            select(PaymentAttempt).where(PaymentAttempt.request_key == request_key,
-                                         PaymentAttempt.customer_id == customer_id)
-        ).scalar_one_or_none()
+    with session_scope(ctx.sessions) as session:
+        return session.execute(select(PaymentAttempt).where(
+            PaymentAttempt.request_key == request_key)).scalar_one_or_none()
 
 
-def _load(addon, attempt_id):
-    with session_scope(addon.sessions) as session:
-        return session.get(PaymentAttempt, attempt_id)
+def load(ctx, attempt_id):
+    """The attempt with its events, as it is now."""
+    with session_scope(ctx.sessions) as session:
+        attempt = session.get(PaymentAttempt, attempt_id)
+        if attempt is not None:
+            attempt.events  # noqa: B018 - loaded for pages that show the history
+        return attempt
 
 
-def _save(addon, attempt, status=None, note=None, **fields):
-    """Apply a status move and fields to the attempt and commit them.
+def _save(ctx, attempt, status=None, note=None, **fields):
+    """Move the attempt to ``status`` (compare-and-set on the status it was read with) and
+    write ``fields``, or only write ``fields``; commit; return the attempt as it is now.
 
-    A status move is a compare-and-set: it happens only while the attempt still has the
-    status the caller read (``attempt.status``). The conditional UPDATE comes first, so it
-    also locks the row (the whole file on SQLite) until the commit. When another process
-    (a second submit, a stalled worker, reconcile) moved the attempt meanwhile, nothing is
-    written and :class:`AttemptMoved` carries the attempt as it is now.
+    The conditional UPDATE also locks the row (the whole file on SQLite) until the commit.
+    When another process moved the attempt meanwhile, nothing is written and
+    :class:`AttemptMoved` carries the attempt as it is now.
     """
-    with session_scope(addon.sessions) as session:
-        if status is not None and session.execute(
-                update(PaymentAttempt)
-                .where(PaymentAttempt.id == attempt.id, PaymentAttempt.status == attempt.status)
-                .values(updated_at=utcnow())
-                .execution_options(synchronize_session=False)).rowcount != 1:
-            row = None
+    with session_scope(ctx.sessions) as session:
+        if status is None:
+            write_fields(session, attempt, **fields)
+            moved = True
         else:
-            row = session.get(PaymentAttempt, attempt.id)
-            for name, value in fields.items():
-                setattr(row, name, value)
-            if status is not None:
-                row.move_to(status, note)
-            session.flush()
-            session.refresh(row)
-    if row is None:
-        current = _load(addon, attempt.id)
+            moved = compare_and_set(session, attempt, status, note, **fields)
+        current = session.get(PaymentAttempt, attempt.id)
+    if not moved:
         log.warning("attempt %s: not moved %s → %s, another process has it at %s",
-                    attempt.transaction_id, attempt.status, AttemptStatus(status).value,
-                    current.status)
+                    attempt.transaction_id, attempt.status.value, S(status).value,
+                    current.status.value)
         raise AttemptMoved(current)
-    return row
+    return current
 
 
-def abandon(addon, attempt, reason):
-    """Close an attempt that was never sent (for example, the invoice was paid meanwhile).
+def abandon(ctx, attempt, reason, status=S.FAILED, message=None):
+    """Close an attempt that was never sent (``failed``, or ``skipped`` on purpose).
 
     Only an attempt still ``created``: if another process has sent it meanwhile, it is
     left alone and returned as it is (never failed while its SALE may be approved).
     """
-    if attempt.state != S.CREATED:
-        return _load(addon, attempt.id)
+    if attempt.status != S.CREATED:
+        return load(ctx, attempt.id)
     try:
-        return _save(addon, attempt, S.FAILED, reason, message=reason)
+        return _save(ctx, attempt, status, reason, message=(message or reason)[:255])
     except AttemptMoved as exc:
         return exc.attempt
 
@@ -176,101 +231,206 @@ def _yield_when_moved(step):
     """Run a journal step; when another process moved the attempt first, stop and return
     the attempt as that process left it (it finishes the job: no second SALE, no second post)."""
     @functools.wraps(step)
-    def wrapper(addon, attempt, *args, **kwargs):
+    def wrapper(ctx, attempt, *args, **kwargs):
         try:
-            return step(addon, attempt, *args, **kwargs)
+            return step(ctx, attempt, *args, **kwargs)
         except AttemptMoved as exc:
             return exc.attempt
 
     return wrapper
 
 
-def _gateway_turn(addon):
-    """The moment to send: a charge worker's gateway slot (services/charging.py), taken
-    before the attempt is marked sent, so that ``sent`` always means "on its way" and never
-    "waiting its turn" (a worker killed while waiting leaves nothing to ask ENQ about).
-    Elsewhere the gateway is used as it is."""
-    if hasattr(type(addon.gateway), "turn"):
-        return addon.gateway.turn()
-    return contextlib.nullcontext(addon.gateway)
+def gateway_of(ctx, attempt):
+    """The IPpay client of the terminal the attempt is on (ENQ must ask the same one).
+    Attempts opened before terminals were recorded (migration 0004) are on the default."""
+    mode = attempt.gateway_mode or GatewayMode.TEST
+    terminal_id = attempt.terminal_id or ctx.settings["IPPAY_TERMINAL_ID"]
+    return ctx.gateways.client(Terminal(mode, terminal_id))
+
+
+def _turn(slots):
+    """A charge worker's gateway slot (services/charge_runs/slots.py), taken before the
+    attempt is marked sent so that ``sent`` always means "on its way", never "waiting its
+    turn"; elsewhere nothing to wait for."""
+    return slots.turn() if slots is not None else contextlib.nullcontext()
+
+
+# --- the guard ------------------------------------------------------------------------------
+
+class _Skip(NamedTuple):
+    reason: str
+    message: str
+
+
+def _approval_not_in_splynx(ctx, attempt):
+    """Another attempt on the same document that the gateway approved and Splynx has not
+    recorded yet: the document is paid, whatever Splynx says."""
+    column = (PaymentAttempt.invoice_id if attempt.kind == AttemptKind.INVOICE
+              else PaymentAttempt.proforma_id)
+    with session_scope(ctx.sessions) as session:
+        return session.execute(select(PaymentAttempt).where(
+            PaymentAttempt.kind == attempt.kind, column == attempt.document_id,
+            PaymentAttempt.id != attempt.id,
+            PaymentAttempt.status.in_([S.APPROVED, S.POST_PENDING]))).scalars().first()
+
+
+def _recheck(ctx, attempt):
+    """Read the attempt's document again, now that the attempt holds its lock.
+
+    Returns ``(skip, amount_cents)``: a :class:`_Skip` when nothing may be charged, else
+    None and the amount to charge. Raises SplynxError when Splynx does not answer.
+    """
+    if attempt.kind == AttemptKind.REFILL:
+        return None, attempt.amount_cents
+    if attempt.kind == AttemptKind.BALANCE:
+        return _recheck_balance(ctx, attempt)
+    other = _approval_not_in_splynx(ctx, attempt)
+    if other is not None:
+        return _Skip(f"paid meanwhile by {other.transaction_id}, not yet in Splynx",
+                     N_("Paid meanwhile: another payment of it was approved.")), None
+    document = documents.read(ctx.splynx, attempt.document_kind, attempt.document_id)
+    if document.customer_id != attempt.customer_id:
+        return _Skip("the document belongs to another customer",
+                     N_("Not charged: the document is not this customer's.")), None
+    if document.status == "paid" or (document.status != "deleted" and document.due_cents <= 0):
+        return _Skip("paid meanwhile", N_("Paid meanwhile: nothing is due any more.")), None
+    if document.status == "deleted" or (attempt.channel == Channel.CHARGE_RUN
+                                        and document.status != "not_paid"):
+        return _Skip(f"the document is {document.status}",
+                     f"Not charged: the {attempt.document_kind} is {document.status}."), None
+    if document.due_cents != attempt.amount_cents and \
+            attempt.channel in CONFIRMED_AMOUNT_CHANNELS:
+        return _Skip(f"amount due changed from {format_cents(attempt.amount_cents)} to "
+                     f"{format_cents(document.due_cents)}",
+                     N_("The amount due has just changed. Please check it and pay again.")), None
+    return None, document.due_cents
+
+
+def _recheck_balance(ctx, attempt):
+    """A balance charge: what the customer owes now. Any other payment of theirs still in
+    flight, or approved and not yet in Splynx, may settle it: nothing is charged then."""
+    with session_scope(ctx.sessions) as session:
+        other = session.execute(select(PaymentAttempt).where(
+            PaymentAttempt.customer_id == attempt.customer_id, PaymentAttempt.id != attempt.id,
+            PaymentAttempt.status.in_([S.CREATED, S.SENT, S.UNKNOWN, S.APPROVED,
+                                       S.POST_PENDING]))).scalars().first()
+    if other is not None:
+        return _Skip(f"another payment of the customer is open ({other.transaction_id})",
+                     "Not charged: another payment of this customer is in progress."), None
+    owed = -ctx.splynx.get_customer_billing(attempt.customer_id).deposit_cents
+    if owed <= 0:
+        return _Skip("nothing owed any more", "Paid meanwhile: nothing is owed any more."), None
+    return None, owed
 
 
 @_yield_when_moved
-def charge(addon, attempt):
-    """Charge an opened attempt's token once, settle the outcome, and post an approval.
+def charge(ctx, attempt, source=None, slots=None):
+    """Charge an opened attempt once — the only way to a SALE — and settle and post it.
 
-    Returns the attempt as it ends: posted, post_pending, declined, failed, or unknown when
+    Under the attempt's lock the document is read again (:func:`_recheck`); then the
+    worker's gateway slot is taken (``slots``), the attempt marked sent, and the SALE made:
+    to the attempt's saved token, or to ``source.typed`` (a card typed in, sent with its
+    CVV2 and ``Tokenize="true"`` so that the approval carries the token to keep). Returns
+    the attempt as it ends: skipped, posted, post_pending, declined, failed, or unknown when
     neither the SALE nor ENQ could tell what happened (reconcile settles it later).
     """
-    with _gateway_turn(addon) as gateway:
+    typed = source.typed if source is not None else None
+    if typed is None and not attempt.token:
+        return abandon(ctx, attempt, "nothing to charge: the card typed in is gone",
+                       message=N_("The payment was interrupted before it was sent. "
+                                  "Nothing was charged."))
+    try:
+        skip, amount = _recheck(ctx, attempt)
+    except SplynxError as exc:
+        log.warning("attempt %s: document not read again, not charged: %s",
+                    attempt.transaction_id, exc)
+        return abandon(ctx, attempt, "Splynx did not answer before charging",
+                       message=N_("The billing system did not answer. Nothing was charged."))
+    if skip is not None:
+        log.info("attempt %s skipped: %s", attempt.transaction_id, skip.reason)
+        return abandon(ctx, attempt, skip.reason, status=S.SKIPPED, message=skip.message)
+    if amount != attempt.amount_cents:
+        attempt = _save(ctx, attempt, note=None, amount_cents=amount)
+        log.info("attempt %s: amount due is now %s", attempt.transaction_id, format_cents(amount))
+    gateway = gateway_of(ctx, attempt)
+    with _turn(slots):
         # Whoever moves it from created to sent sends it; anyone else must not (AttemptMoved).
-        attempt = _save(addon, attempt, S.SENT)
+        attempt = _save(ctx, attempt, S.SENT, f"SALE {format_cents(attempt.amount_cents)}")
         try:
-            result = gateway.sale(attempt.transaction_id, attempt.amount_cents,
-                                  token=attempt.token, origin=attempt.origin,
-                                  order_number=attempt.document_number)
+            if typed is not None:
+                result = gateway.sale(attempt.transaction_id, attempt.amount_cents, card=typed,
+                                      tokenize=True, origin=attempt.origin,
+                                      order_number=attempt.document_number)
+            else:
+                result = gateway.sale(attempt.transaction_id, attempt.amount_cents,
+                                      token=attempt.token, origin=attempt.origin,
+                                      order_number=attempt.document_number)
         except GatewayError as exc:
             result = exc
     # Outside the turn: settling by ENQ takes a turn of its own.
     if isinstance(result, GatewayError):
-        return _send_failed(addon, attempt, result)
-    return _record_result(addon, attempt, result)
+        return _send_failed(ctx, attempt, result, slots)
+    return _record_result(ctx, attempt, result)
 
 
-def _send_failed(addon, attempt, error):
+def _send_failed(ctx, attempt, error, slots):
     """The SALE raised: nothing was sent (failed), or the outcome is unknown (ENQ)."""
     if isinstance(error, GatewayRequestError):
         log.error("attempt %s refused before sending: %s", attempt.transaction_id, error)
-        return _save(addon, attempt, S.FAILED, "invalid request", last_error=str(error)[:2000],
-                     message="The payment could not be sent. Nothing was charged.")
+        return _save(ctx, attempt, S.FAILED, "invalid request", last_error=str(error)[:2000],
+                     message=N_("The payment could not be sent. Nothing was charged."))
     if isinstance(error, GatewayNotSentError):
         log.warning("attempt %s not sent: %s", attempt.transaction_id, error)
-        return _save(addon, attempt, S.FAILED, "gateway unreachable", last_error=str(error)[:2000],
-                     message="The payment gateway could not be reached. Nothing was charged.")
+        return _save(ctx, attempt, S.FAILED, "gateway unreachable", last_error=str(error)[:2000],
+                     message=N_("The payment gateway could not be reached. Nothing was charged."))
     log.warning("attempt %s outcome unknown: %s", attempt.transaction_id, error)
-    attempt = _save(addon, attempt, S.UNKNOWN, "no clear answer", last_error=str(error)[:2000])
-    return settle(addon, attempt, backoff=ENQ_BACKOFF)
+    attempt = _save(ctx, attempt, S.UNKNOWN, "no clear answer", last_error=str(error)[:2000])
+    return settle(ctx, attempt, backoff=ENQ_BACKOFF, slots=slots)
 
 
-def _record_result(addon, attempt, result, note=None):
+def _record_result(ctx, attempt, result, note=None):
     """Move the attempt to approved (then post) or declined from a gateway result."""
     fields = dict(action_code=result.action_code, response_text=(result.response_text or "")[:120],
                   message=result.message[:255])
     if result.approved:
-        attempt = _save(addon, attempt, S.APPROVED, note, approval=result.approval, **fields)
+        if result.token and not attempt.token:
+            fields["token"] = result.token  # a card typed in: the token the SALE made
+        attempt = _save(ctx, attempt, S.APPROVED, note, approval=result.approval, **fields)
         log.info("attempt %s approved (%s)", attempt.transaction_id, result.approval)
-        return post(addon, attempt)
+        return post(ctx, attempt)
     log.info("attempt %s declined: %s %s", attempt.transaction_id, result.action_code,
              result.response_text)
-    return _save(addon, attempt, S.DECLINED, note, **fields)
+    return _save(ctx, attempt, S.DECLINED, note, **fields)
 
 
 @_yield_when_moved
-def settle(addon, attempt, backoff=()):
+def settle(ctx, attempt, backoff=(), slots=None):
     """Ask the gateway (ENQ, same TransactionID) what became of an attempt that was sent.
 
     Tries once, then once more after each pause in ``backoff``. An attempt the gateway
     has no record of (025) was never processed, so it fails with nothing charged.
     """
+    gateway = gateway_of(ctx, attempt)
     for pause in (0, *backoff):
         time.sleep(pause)
         try:
-            result = addon.gateway.enquire(attempt.transaction_id)
+            with _turn(slots):
+                result = gateway.enquire(attempt.transaction_id)
         except GatewayError as exc:
             log.warning("ENQ for %s failed: %s", attempt.transaction_id, exc)
-            attempt = _save(addon, attempt, last_error=f"ENQ: {exc}"[:2000])
+            attempt = _save(ctx, attempt, last_error=f"ENQ: {exc}"[:2000])
             continue
-        if attempt.state == S.SENT:
-            attempt = _save(addon, attempt, S.UNKNOWN, "settling by ENQ")
+        if attempt.status == S.SENT:
+            attempt = _save(ctx, attempt, S.UNKNOWN, "settling by ENQ")
         if result.not_found:
-            return _save(addon, attempt, S.FAILED, "ENQ: not found",
-                         message="The payment did not reach the card network. Nothing was charged.")
-        return _record_result(addon, attempt, result, note="settled by ENQ")
+            return _save(ctx, attempt, S.FAILED, "ENQ: not found",
+                         message=N_("The payment did not reach the card network. Nothing was charged."))
+        return _record_result(ctx, attempt, result, note="settled by ENQ")
     return attempt
 
 
 @_yield_when_moved
-def post(addon, attempt):
+def post(ctx, attempt):
     """Record an approved attempt as exactly one Splynx payment.
 
     Looks for a payment carrying the TransactionID first, so that a retry after a lost
@@ -278,7 +438,7 @@ def post(addon, attempt):
     payment logged in a payment statement (statements.py): bookkeeping that can neither
     block nor repeat the payment, completed by reconcile when it fails here.
     """
-    splynx = addon.splynx
+    splynx = ctx.splynx
     try:
         # Pinned to the customer as well: the same answer (the payment is the customer's),
         # and Splynx searches one customer's payments instead of all of them.
@@ -288,14 +448,16 @@ def post(addon, attempt):
         # payment off as this one (the approval would never be recorded).
         found = [p for p in found if p.field_1 == attempt.transaction_id]
         if found:
-            payment_id, payment_date = found[0].id, found[0].date or addon.today()
+            payment_id, payment_date = found[0].id, found[0].date or ctx.today()
         else:
-            settings = addon.module_settings.get()
-            payment_date = addon.today()
+            method = statements.payment_method_of(ctx, attempt)
+            if method is None:
+                raise SplynxError("no payment method is set in the module settings")
+            payment_date = ctx.today()
             payment_id = splynx.create_payment(
                 customer_id=attempt.customer_id,
                 amount_cents=attempt.amount_cents,
-                payment_type=settings["payment_method_id"],
+                payment_type=method,
                 date=payment_date,
                 receipt_number=f"IPPAY-{attempt.transaction_id}",
                 invoice_id=attempt.invoice_id,
@@ -308,50 +470,55 @@ def post(addon, attempt):
     except SplynxError as exc:
         log.warning("attempt %s approved but not recorded in Splynx: %s",
                     attempt.transaction_id, exc)
-        status = S.POST_PENDING if attempt.state == S.APPROVED else None
-        return _save(addon, attempt, status, "Splynx refused or did not answer",
+        status = S.POST_PENDING if attempt.status == S.APPROVED else None
+        return _save(ctx, attempt, status, "Splynx refused or did not answer",
                      post_tries=attempt.post_tries + 1, last_error=str(exc)[:2000])
     log.info("attempt %s recorded as Splynx payment %s", attempt.transaction_id, payment_id)
-    attempt = _save(addon, attempt, S.POSTED, f"Splynx payment {payment_id}",
+    attempt = _save(ctx, attempt, S.POSTED, f"Splynx payment {payment_id}",
                     splynx_payment_id=payment_id, post_tries=attempt.post_tries + 1)
     # Reached only by the process whose move to posted won (AttemptMoved otherwise), so
-    # the payment is logged once; a failure here leaves it posted (see statements.py).
-    return statements.log_payment(addon, attempt, payment_date, new_payment=not found)
+    # the payment is logged once; a failure here leaves it posted (see statements.py). The
+    # receipt (when the module setting asks for them) is queued once per attempt likewise.
+    attempt = statements.log_payment(ctx, attempt, payment_date, new_payment=not found)
+    notices.receipt(ctx, attempt)
+    return attempt
 
 
-#: Attempts of charge runs belong to the worker that claimed them: it finishes them itself,
-#: and takes over those of a worker that died (services/charging.py). A worker may hold an
-#: attempt as sent while it waits for a free gateway slot, longer than any age limit here.
-CHARGE_RUN_CHANNEL = "charge_run"
+@_yield_when_moved
+def mark_voided(ctx, attempt, note):
+    """A posted attempt whose void went through (refunds.py) ends ``voided``: its Splynx
+    payment is deleted, so the attempt no longer names it (the event keeps the history)."""
+    return _save(ctx, attempt, S.VOIDED, note, splynx_payment_id=None)
 
 
-def reconcile(addon, min_age_seconds=None, limit=500):
+def reconcile(ctx, min_age_seconds=None, limit=500):
     """Finish every attempt left half-way: settle sent/unknown by ENQ, post approvals.
 
     Attempts younger than ``min_age_seconds`` (default: the gateway read timeout plus a
     margin) are left alone: a web request may still be waiting on them. Charge-run attempts
-    are the worker's (:data:`CHARGE_RUN_CHANNEL`). Returns a count per resulting status.
+    belong to the worker that claimed them (services/charge_runs): it finishes them itself,
+    and takes over those of a worker that died. Returns a count per resulting status.
     """
     if min_age_seconds is None:
-        min_age_seconds = addon.settings["IPPAY_READ_TIMEOUT"] + 15
+        min_age_seconds = ctx.settings["IPPAY_READ_TIMEOUT"] + 15
     cutoff = utcnow() - dt.timedelta(seconds=min_age_seconds)
-    with session_scope(addon.sessions) as session:
+    with session_scope(ctx.sessions) as session:
         rows = session.execute(
             select(PaymentAttempt)
-            .where(PaymentAttempt.status.in_([s.value for s in
-                                              (S.CREATED, S.SENT, S.UNKNOWN, S.APPROVED, S.POST_PENDING)]))
+            .where(PaymentAttempt.status.in_([S.CREATED, S.SENT, S.UNKNOWN, S.APPROVED,
+                                              S.POST_PENDING]))
             .where(PaymentAttempt.updated_at <= cutoff)
-            .where(PaymentAttempt.channel != CHARGE_RUN_CHANNEL)
+            .where(PaymentAttempt.channel != Channel.CHARGE_RUN)
             .order_by(PaymentAttempt.id).limit(limit)
         ).scalars().all()
     counts = {}
     for attempt in rows:
-        if attempt.state == S.CREATED:
+        if attempt.status == S.CREATED:
             # Committed as created but never marked sent: the request never left.
-            attempt = abandon(addon, attempt, "never sent")
-        elif attempt.state in (S.SENT, S.UNKNOWN):
-            attempt = settle(addon, attempt)
+            attempt = abandon(ctx, attempt, "never sent")
+        elif attempt.status in (S.SENT, S.UNKNOWN):
+            attempt = settle(ctx, attempt)
         else:
-            attempt = post(addon, attempt)
-        counts[attempt.status] = counts.get(attempt.status, 0) + 1
+            attempt = post(ctx, attempt)
+        counts[attempt.status.value] = counts.get(attempt.status.value, 0) + 1
     return counts

@@ -1,17 +1,18 @@
-"""Voids and refunds of approved payments, and the staff transaction log.
+"""Voids and refunds of approved payments: a second journal with the same rules as the first.
 
-A void (IPpay VOID) cancels a sale the same day, before the batch settles: no money
-moved, so the Splynx payment is deleted and the invoice is unpaid again. A refund (a
-linked IPpay CREDIT on the sale's TransactionID, full or partial) gives money back
-after settlement: the Splynx payment stays (the money was received) and a debit
-transaction in the "Refund" category records the money going back, lowering the
+A void (IPpay VOID) cancels a sale the same day, before the batch settles: no money moved,
+so the Splynx payment is deleted, the invoice is unpaid again, and the attempt ends
+``voided``. A refund (a linked IPpay CREDIT on the sale's TransactionID, full or partial)
+gives money back after settlement: the Splynx payment stays (the money was received) and a
+debit transaction in the "Refund" category records the money going back, lowering the
 customer's balance — how Splynx books refunds (splynx-platform §2.6).
 
-Journal rules, as for payments: a refund row is committed before the gateway hears of
-it; one refund or void per payment is open at a time (``lock_key``); the amounts
-approved never exceed what the payment took; an unknown outcome is settled by ENQ, never
-by a second CREDIT; the Splynx record carries the refund's key in its comment and is
-looked for before it is written, so it is written once.
+Journal rules, as for payments: a refund row is committed before the gateway hears of it;
+one refund or void per payment is open at a time (``lock_key``); the amounts approved never
+exceed what the payment took; every status move is a compare-and-set along
+``models.REFUND_TRANSITIONS`` with its event; an unknown outcome is settled by ENQ, never by
+a second CREDIT; the Splynx record carries the refund's key in its comment and is looked for
+before it is written, so it is written once. The worker reconciles refunds left half-way.
 """
 
 import datetime as dt
@@ -22,125 +23,112 @@ from sqlalchemy.exc import IntegrityError
 
 from ..db import session_scope
 from ..ippay import GatewayError, GatewayNotSentError, GatewayRequestError
-from ..models import AttemptStatus as S, PaymentAttempt, Refund, RefundStatus as R, utcnow
+from ..messages import UserError
+from ..models import (AttemptStatus as S, PaymentAttempt, Refund, RefundKind, RefundStatus as R,
+                      compare_and_set, utcnow, write_fields)
 from ..money import format_cents
-from ..splynx import SplynxError, SplynxNotFoundError, cents_to_money
+from ..splynx import SplynxError, SplynxNotFoundError
+from . import journal
 
 log = logging.getLogger(__name__)
 
-_TRANSACTIONS = "admin/finance/transactions"
-_PAYMENTS = "admin/finance/payments"
-#: Splynx's seeded transaction category for refunds (splynx-platform §2.6).
+#: The transaction category refunds are booked in, found by name (created at registration).
 REFUND_CATEGORY_NAME = "Refund"
-_APPROVED = (R.APPROVED.value, R.POST_PENDING.value, R.POSTED.value)
+_GAVE_BACK = (R.APPROVED, R.POST_PENDING, R.POSTED)
 
 
-class RefundError(Exception):
-    """A refund or void cannot be done; ``str()`` is a sentence for staff."""
+class RefundError(UserError):
+    """A refund or void cannot be done (a sentence for staff); nothing was sent."""
 
 
-# --- the transaction log ----------------------------------------------------------------
+class RefundMoved(Exception):
+    """Another process moved the refund first; ``refund`` is the row as it is now."""
 
-def search_attempts(addon, *, customer_id=None, date_from=None, date_to=None, outcome=None,
-                    channel=None, offset=0, limit=100):
-    """Attempts, newest first, filtered by customer, creation date and outcome (status)."""
-    query = select(PaymentAttempt)
-    if customer_id:
-        query = query.where(PaymentAttempt.customer_id == customer_id)
-    if date_from:
-        query = query.where(PaymentAttempt.created_at >= dt.datetime.combine(date_from, dt.time()))
-    if date_to:
-        query = query.where(PaymentAttempt.created_at <
-                            dt.datetime.combine(date_to + dt.timedelta(days=1), dt.time()))
-    if outcome:
-        query = query.where(PaymentAttempt.status == outcome)
-    if channel:
-        query = query.where(PaymentAttempt.channel == channel)
-    with session_scope(addon.sessions) as session:
-        rows = session.execute(query.order_by(PaymentAttempt.id.desc()).offset(offset)
-                               .limit(limit + 1)).scalars().all()
-        ids = [r.id for r in rows]
-        refunded = dict(session.execute(
-            select(Refund.attempt_id, func.sum(Refund.amount_cents))
-            .where(Refund.attempt_id.in_(ids), Refund.status.in_(_APPROVED))
-            .group_by(Refund.attempt_id)).all()) if ids else {}
-    return rows[:limit], len(rows) > limit, {k: int(v) for k, v in refunded.items()}
+    def __init__(self, refund):
+        super().__init__(f"refund {refund.id} is already {refund.status.value}")
+        self.refund = refund
 
 
-def get_attempt(addon, attempt_id):
-    with session_scope(addon.sessions) as session:
-        attempt = session.get(PaymentAttempt, attempt_id)
-        if attempt is not None:
-            attempt.events  # noqa: B018 - load for the page
-        return attempt
-
-
-def refunds_of(addon, attempt_id):
-    with session_scope(addon.sessions) as session:
-        return session.execute(select(Refund).where(Refund.attempt_id == attempt_id)
+def refunds_of(ctx, attempt_id):
+    """The refunds and voids of one attempt, oldest first, with their history."""
+    with session_scope(ctx.sessions) as session:
+        rows = session.execute(select(Refund).where(Refund.attempt_id == attempt_id)
                                .order_by(Refund.id)).scalars().all()
+        for row in rows:
+            row.events  # noqa: B018 - loaded for the transaction page
+        return rows
 
 
-def refundable_cents(addon, attempt):
+def refundable_cents(ctx, attempt):
     """What is left to give back of an approved attempt."""
-    if attempt.status not in (S.APPROVED.value, S.POST_PENDING.value, S.POSTED.value):
+    if not attempt.status.took_money:
         return 0
-    done = sum(r.amount_cents for r in refunds_of(addon, attempt.id)
-               if r.status in _APPROVED)
+    done = sum(r.amount_cents for r in refunds_of(ctx, attempt.id) if r.status in _GAVE_BACK)
     return max(0, attempt.amount_cents - done)
 
 
-def can_void(addon, attempt, today=None):
-    """Whether ``attempt`` may still be voided: approved today, nothing refunded yet."""
+def can_void(ctx, attempt, today=None):
+    """Whether ``attempt`` may still be voided: posted today, nothing refunded yet."""
     today = today or utcnow().date()
     # Only once posted: a void deletes the Splynx payment, and one not yet recorded
     # would be recorded after the void by the journal's retry (money booked, none taken).
-    return (attempt.status == S.POSTED.value
-            and attempt.approval and attempt.created_at.date() == today
-            and refundable_cents(addon, attempt) == attempt.amount_cents)
+    return (attempt.status == S.POSTED and attempt.approval
+            and attempt.created_at.date() == today
+            and refundable_cents(ctx, attempt) == attempt.amount_cents)
 
 
-# --- the journal of refunds -------------------------------------------------------------
-
-def _save(addon, refund, status=None, **fields):
-    with session_scope(addon.sessions) as session:
-        row = session.get(Refund, refund.id)
-        for name, value in fields.items():
-            setattr(row, name, value)
-        if status is not None:
-            row.status = status
-            if R(status).final:
-                row.lock_key = None
-        return row
+def _load(ctx, refund_id):
+    with session_scope(ctx.sessions) as session:
+        return session.get(Refund, refund_id)
 
 
-def _open(addon, attempt_id, kind, amount_cents, admin_id, reason):
+def _save(ctx, refund, status=None, note=None, **fields):
+    """Compare-and-set ``refund`` to ``status`` (or only write ``fields``); commit."""
+    with session_scope(ctx.sessions) as session:
+        if status is None:
+            write_fields(session, refund, **fields)
+            moved = True
+        else:
+            moved = compare_and_set(session, refund, status, note, **fields)
+        current = session.get(Refund, refund.id)
+    if not moved:
+        raise RefundMoved(current)
+    return current
+
+
+def _open(ctx, attempt_id, kind, amount_cents, admin_id, reason):
     """Commit a refund row holding the payment's refund lock, checking the amount inside it."""
     if not isinstance(amount_cents, int) or amount_cents <= 0:
         raise RefundError("The amount must be more than zero.")
-    session = addon.sessions()
+    session = ctx.sessions()
     try:
         attempt = session.get(PaymentAttempt, attempt_id)
         if attempt is None:
             raise RefundError("There is no such payment.")
-        refund = Refund(attempt_id=attempt_id, kind=kind, status=R.CREATED.value,
+        refund = Refund(attempt_id=attempt_id, kind=kind, status=R.CREATED,
                         lock_key=f"refund:{attempt_id}", amount_cents=amount_cents,
                         admin_id=admin_id, reason=(reason or "")[:255] or None)
         session.add(refund)
         session.flush()
+        session.add(Refund.Event(owner_id=refund.id, to_status=R.CREATED.value,
+                                 note=f"{kind.value} of {format_cents(amount_cents)} by admin "
+                                      f"{admin_id}"))
         # Inside the lock no other refund of this payment can be approved, so the sum
         # read here is the one that counts.
         done = session.execute(select(func.coalesce(func.sum(Refund.amount_cents), 0)).where(
-            Refund.attempt_id == attempt_id, Refund.status.in_(_APPROVED))).scalar()
+            Refund.attempt_id == attempt_id, Refund.status.in_(_GAVE_BACK))).scalar()
         left = attempt.amount_cents - int(done)
-        if attempt.status not in (S.APPROVED.value, S.POST_PENDING.value, S.POSTED.value):
+        if attempt.status == S.VOIDED:
+            raise RefundError("At most 0.00 can be refunded (of {total}): the payment was voided.",
+                              total=format_cents(attempt.amount_cents))
+        if not attempt.status.took_money:
             raise RefundError("Only an approved payment can be refunded or voided.")
         if amount_cents > left:
-            raise RefundError(f"At most {format_cents(left)} can be refunded "
-                              f"(of {format_cents(attempt.amount_cents)}).")
-        if kind == "void" and (left != attempt.amount_cents or amount_cents != left):
+            raise RefundError("At most {left} can be refunded (of {total}).",
+                              left=format_cents(left), total=format_cents(attempt.amount_cents))
+        if kind == RefundKind.VOID and (left != attempt.amount_cents or amount_cents != left):
             raise RefundError("A payment that was partly refunded can no longer be voided.")
-        if kind == "void" and attempt.status != S.POSTED.value:
+        if kind == RefundKind.VOID and attempt.status != S.POSTED:
             raise RefundError("This payment is not yet recorded in Splynx, so it cannot be "
                               "voided yet; try again once it is recorded, or refund it.")
         session.commit()
@@ -156,93 +144,104 @@ def _open(addon, attempt_id, kind, amount_cents, admin_id, reason):
         session.close()
 
 
-def void(addon, attempt_id, admin_id, reason=None):
+def void(ctx, attempt_id, admin_id, reason=None):
     """Void an approval of today (IPpay VOID, full amount) and delete its Splynx payment."""
-    attempt = get_attempt(addon, attempt_id)
+    attempt = journal.load(ctx, attempt_id)
     if attempt is None:
         raise RefundError("There is no such payment.")
-    if not can_void(addon, attempt):
+    if not can_void(ctx, attempt):
         raise RefundError("Only an approval of today that has not been refunded can be voided; "
                           "refund it instead.")
-    refund, attempt = _open(addon, attempt_id, "void", attempt.amount_cents, admin_id, reason)
-    return _send(addon, refund, attempt, "voided", lambda: addon.gateway.void(
+    refund, attempt = _open(ctx, attempt_id, RefundKind.VOID, attempt.amount_cents, admin_id,
+                            reason)
+    gateway = journal.gateway_of(ctx, attempt)
+    return _send(ctx, refund, attempt, "voided", lambda: gateway.void(
         attempt.transaction_id, attempt.approval, attempt.amount_cents, token=attempt.token))
 
 
-def refund(addon, attempt_id, amount_cents, admin_id, reason=None):
+def refund(ctx, attempt_id, amount_cents, admin_id, reason=None):
     """Refund all or part of an approval (linked IPpay CREDIT) and book it in Splynx."""
-    refund_row, attempt = _open(addon, attempt_id, "refund", amount_cents, admin_id, reason)
-    return _send(addon, refund_row, attempt, "refunded", lambda: addon.gateway.credit(
+    refund_row, attempt = _open(ctx, attempt_id, RefundKind.REFUND, amount_cents, admin_id,
+                                reason)
+    gateway = journal.gateway_of(ctx, attempt)
+    return _send(ctx, refund_row, attempt, "refunded", lambda: gateway.credit(
         amount_cents, transaction_id=attempt.transaction_id, token=attempt.token))
 
 
-def _send(addon, refund_row, attempt, done_word, call):
+def _finished(step):
+    """Stop when another process moved the refund first (it finishes the job)."""
+    def wrapper(*args, **kwargs):
+        try:
+            return step(*args, **kwargs)
+        except RefundMoved as exc:
+            return exc.refund
+    wrapper.__name__, wrapper.__doc__ = step.__name__, step.__doc__
+    return wrapper
+
+
+@_finished
+def _send(ctx, refund_row, attempt, done_word, call):
     """Mark the committed refund row sent, make the gateway ``call`` once, and settle it: not
     sent → failed; unknown → ENQ, never a second VOID or CREDIT."""
-    refund_row = _save(addon, refund_row, R.SENT.value)
+    refund_row = _save(ctx, refund_row, R.SENT)
     try:
         result = call()
     except (GatewayRequestError, GatewayNotSentError) as exc:
-        return _save(addon, refund_row, R.FAILED.value, last_error=str(exc)[:2000],
+        return _save(ctx, refund_row, R.FAILED, "not sent", last_error=str(exc)[:2000],
                      message=f"The gateway could not be reached. Nothing was {done_word}.")
     except GatewayError as exc:
-        refund_row = _save(addon, refund_row, R.UNKNOWN.value, last_error=str(exc)[:2000])
-        return settle(addon, refund_row)
-    return _record(addon, refund_row, attempt, result)
+        refund_row = _save(ctx, refund_row, R.UNKNOWN, "no clear answer",
+                           last_error=str(exc)[:2000])
+        return settle(ctx, refund_row)
+    return _record(ctx, refund_row, attempt, result)
 
 
-def _record(addon, refund_row, attempt, result):
+def _record(ctx, refund_row, attempt, result, note=None):
     fields = dict(action_code=result.action_code, response_text=(result.response_text or "")[:120],
                   message=result.message[:255], approval=result.approval)
     if not result.approved:
-        return _save(addon, refund_row, R.DECLINED.value, **fields)
-    refund_row = _save(addon, refund_row, R.APPROVED.value, **fields)
-    log.info("%s %s of attempt %s approved (%s)", refund_row.kind, format_cents(refund_row.amount_cents),
-             attempt.transaction_id, result.approval)
-    return post(addon, refund_row)
+        return _save(ctx, refund_row, R.DECLINED, note, **fields)
+    refund_row = _save(ctx, refund_row, R.APPROVED, note, **fields)
+    log.info("%s %s of attempt %s approved (%s)", refund_row.kind.value,
+             format_cents(refund_row.amount_cents), attempt.transaction_id, result.approval)
+    return post(ctx, refund_row)
 
 
-def settle(addon, refund_row):
+@_finished
+def settle(ctx, refund_row):
     """Settle an unknown VOID/CREDIT by ENQ on the sale's TransactionID.
 
     ENQ replays the latest approved message under the ID: a VOID's reply after a void,
     a CREDIT's after a refund. A credit approval not recorded on an earlier refund is
     this one; anything else means it did not happen.
     """
-    attempt = get_attempt(addon, refund_row.attempt_id)
+    attempt = journal.load(ctx, refund_row.attempt_id)
     try:
-        result = addon.gateway.enquire(attempt.transaction_id)
+        result = journal.gateway_of(ctx, attempt).enquire(attempt.transaction_id)
     except GatewayError as exc:
-        return _save(addon, refund_row, last_error=f"ENQ: {exc}"[:2000])
+        return _save(ctx, refund_row, last_error=f"ENQ: {exc}"[:2000])
+    if refund_row.status == R.SENT:
+        refund_row = _save(ctx, refund_row, R.UNKNOWN, "settling by ENQ")
     text = (result.response_text or "").upper()
-    known = {r.approval for r in refunds_of(addon, attempt.id)
+    known = {r.approval for r in refunds_of(ctx, attempt.id)
              if r.id != refund_row.id and r.approval}
     happened = result.approved and (
-        ("VOID" in text) if refund_row.kind == "void"
+        ("VOID" in text) if refund_row.kind == RefundKind.VOID
         else ("RETURN" in text and result.approval not in known))
     if happened:
-        return _record(addon, refund_row, attempt, result)
-    return _save(addon, refund_row, R.FAILED.value, message="ENQ: the gateway has no record "
-                 "of it. Nothing was given back.")
+        return _record(ctx, refund_row, attempt, result, note="settled by ENQ")
+    return _save(ctx, refund_row, R.FAILED, "ENQ: no record",
+                 message="ENQ: the gateway has no record of it. Nothing was given back.")
 
 
-def _refund_category(splynx):
-    try:
-        for row in splynx.search("admin/finance/transaction-categories"):
-            if str(row.get("name", "")).strip().lower() == REFUND_CATEGORY_NAME.lower():
-                return int(row["id"])
-    except (SplynxError, ValueError, KeyError):
-        pass
-    return 4
-
-
-def post(addon, refund_row):
+@_finished
+def post(ctx, refund_row):
     """Reflect an approved void/refund in Splynx once; post_pending when Splynx fails."""
-    attempt = get_attempt(addon, refund_row.attempt_id)
-    splynx = addon.splynx
+    attempt = journal.load(ctx, refund_row.attempt_id)
+    splynx = ctx.splynx
     key = f"IPPAY-REFUND-{attempt.transaction_id}-{refund_row.id}"
     try:
-        if refund_row.kind == "void":
+        if refund_row.kind == RefundKind.VOID:
             payment_id = attempt.splynx_payment_id
             if payment_id is None:
                 found = [p for p in splynx.find_payments(customer_id=attempt.customer_id,
@@ -251,47 +250,54 @@ def post(addon, refund_row):
                 payment_id = found[0].id if found else None
             if payment_id is not None:
                 try:
-                    splynx.request("DELETE", f"{_PAYMENTS}/{payment_id}")
+                    splynx.delete_payment(payment_id)
                 except SplynxNotFoundError:
                     pass  # deleted already (a retry after a lost answer)
             ref = str(payment_id or "")
         else:
-            found = splynx.search(_TRANSACTIONS, main_attributes={
-                "customer_id": attempt.customer_id, "comment": key})
+            found = [t for t in splynx.find_transactions(customer_id=attempt.customer_id,
+                                                         comment=key) if t.comment == key]
             if found:
-                ref = str(found[0]["id"])
+                ref = str(found[0].id)
             else:
-                status, body = splynx.request("POST", _TRANSACTIONS, json={
-                    "type": "debit", "customer_id": attempt.customer_id,
-                    "price": cents_to_money(refund_row.amount_cents),
-                    "total": cents_to_money(refund_row.amount_cents), "quantity": 1,
-                    "date": addon.today().isoformat(), "category": _refund_category(splynx),
-                    "description": f"Card refund {format_cents(refund_row.amount_cents)} "
-                                   f"(IPpay {attempt.transaction_id}, {attempt.masked_card})",
-                    "comment": key})
-                ref = str((body or {}).get("id", ""))
+                ref = str(splynx.create_refund_debit(
+                    customer_id=attempt.customer_id, amount_cents=refund_row.amount_cents,
+                    date=ctx.today(),
+                    category_id=splynx.ensure_transaction_category(REFUND_CATEGORY_NAME),
+                    description=f"Card refund {format_cents(refund_row.amount_cents)} "
+                                f"(IPpay {attempt.transaction_id}, {attempt.masked_card})",
+                    comment=key))
     except SplynxError as exc:
-        log.warning("%s %s approved but not reflected in Splynx: %s", refund_row.kind,
+        log.warning("%s %s approved but not reflected in Splynx: %s", refund_row.kind.value,
                     refund_row.id, exc)
-        return _save(addon, refund_row, R.POST_PENDING.value, last_error=str(exc)[:2000])
-    return _save(addon, refund_row, R.POSTED.value, splynx_ref=ref[:40])
+        status = R.POST_PENDING if refund_row.status == R.APPROVED else None
+        return _save(ctx, refund_row, status, "Splynx refused or did not answer",
+                     last_error=str(exc)[:2000])
+    refund_row = _save(ctx, refund_row, R.POSTED, f"Splynx record {ref or '-'}",
+                       splynx_ref=ref[:40])
+    if refund_row.kind == RefundKind.VOID:
+        journal.mark_voided(ctx, attempt, f"voided; Splynx payment {ref or '-'} deleted")
+    return refund_row
 
 
-def reconcile(addon, min_age_seconds=0):
-    """Finish refunds left half-way: settle unknown ones, reflect approved ones in Splynx."""
+def reconcile(ctx, min_age_seconds=0):
+    """Finish refunds left half-way: settle unknown ones, reflect approved ones in Splynx.
+    Returns a count per resulting status."""
     cutoff = utcnow() - dt.timedelta(seconds=min_age_seconds)
-    with session_scope(addon.sessions) as session:
+    with session_scope(ctx.sessions) as session:
         rows = session.execute(select(Refund).where(
-            or_(Refund.status.in_([R.SENT.value, R.UNKNOWN.value, R.APPROVED.value,
-                                   R.POST_PENDING.value, R.CREATED.value])),
+            or_(Refund.status.in_([R.SENT, R.UNKNOWN, R.APPROVED, R.POST_PENDING, R.CREATED])),
             Refund.updated_at <= cutoff)).scalars().all()
     counts = {}
     for row in rows:
-        if row.status == R.CREATED.value:
-            row = _save(addon, row, R.FAILED.value, message="never sent")
-        elif row.status in (R.SENT.value, R.UNKNOWN.value):
-            row = settle(addon, row)
+        if row.status == R.CREATED:
+            try:
+                row = _save(ctx, row, R.FAILED, "never sent", message="never sent")
+            except RefundMoved as exc:
+                row = exc.refund
+        elif row.status in (R.SENT, R.UNKNOWN):
+            row = settle(ctx, row)
         else:
-            row = post(addon, row)
-        counts[row.status] = counts.get(row.status, 0) + 1
+            row = post(ctx, row)
+        counts[row.status.value] = counts.get(row.status.value, 0) + 1
     return counts

@@ -1,5 +1,6 @@
-"""Registering the add-on with Splynx: its module record, settings schema with defaults,
-entry points and payment method; and undoing it when the package is purged.
+"""Registering the add-on with Splynx: its API key (through Splynx's local add-on CLI), its
+module record, settings schema with defaults, payment method, Refund category, payment
+account definition and entry points; and undoing it when the package is purged.
 
 Idempotent: every piece is looked up by its name first and created or brought up to date,
 so running it twice changes nothing (splynx-platform §3.2 "add-or-get").
@@ -16,8 +17,11 @@ import datetime
 import json
 import logging
 import os
+import subprocess
 import tempfile
+from dataclasses import dataclass, field
 
+from .refunds import REFUND_CATEGORY_NAME
 from .settings import DEFAULTS, MODULE_NAME
 
 log = logging.getLogger(__name__)
@@ -33,7 +37,6 @@ PAYMENT_METHOD_NAME = "IPpay"
 TITLE = "Splynx Ippay Billing Add-On"
 ROOT = "/usr/share/splynx-ippay"
 
-_PAYMENT_METHODS = "admin/finance/payment-methods"
 _FINANCE = "controllers\\portal\\FinanceController"
 _DASHBOARD = "controllers\\portal\\DashboardController"
 
@@ -74,94 +77,186 @@ ENTRY_POINTS = (
     {"name": "ippay_admin_transactions", "place": "admin", "type": "menu_link",
      "root": "controllers\\admin\\finance\\PaymentsController", "title": "IPpay transactions",
      "icon": "fa-list", "url": "/ippay/admin/transactions"},
+    {"name": "ippay_admin_collections", "place": "admin", "type": "menu_link",
+     "root": "controllers\\admin\\finance\\PaymentsController", "title": "IPpay collections",
+     "icon": "fa-area-chart", "url": "/ippay/admin/collections"},
+    {"name": "ippay_admin_autopay", "place": "admin", "type": "menu_link",
+     "root": "controllers\\admin\\finance\\InvoicesController",
+     "title": "IPpay automatic payments", "icon": "fa-clock-o", "url": "/ippay/admin/autopay"},
 )
 
 
-def _differs(current, wanted):
-    return any(str(current.get(k)) != str(v) for k, v in wanted.items())
+#: What the add-on's API key may do: exactly the calls it makes (granted through the add-on
+#: CLI at installation; docs/packaging.md lists them for an admin granting by hand).
+API_PERMISSIONS = (
+    ("api\\admin\\customers\\Customer", ("index", "view")),
+    ("api\\admin\\customers\\CustomerBilling", ("view",)),
+    ("api\\admin\\customers\\CustomerPaymentAccounts", ("index", "view", "update", "delete")),
+    ("api\\admin\\finance\\Invoices", ("index", "view")),
+    ("api\\admin\\finance\\Requests", ("index", "view")),
+    ("api\\admin\\finance\\Payments", ("index", "view", "add", "delete")),
+    ("api\\admin\\finance\\PaymentMethods", ("index", "view", "add", "update")),
+    ("api\\admin\\finance\\Transactions", ("index", "view", "add")),
+    ("api\\admin\\finance\\TransactionCategories", ("index", "add")),
+    ("api\\admin\\finance\\BankStatements", ("index", "view", "add")),
+    ("api\\admin\\finance\\BankStatementsRecords", ("index", "view", "add", "update")),
+    ("api\\admin\\config\\Config", ("view", "update")),
+    ("api\\admin\\config\\Modules", ("index", "view", "add", "update", "delete")),
+    ("api\\admin\\config\\EntryPoints", ("index", "view", "add", "update", "delete")),
+    ("api\\admin\\administration\\Administrators", ("index", "view")),
+    ("api\\admin\\administration\\Partners", ("index", "view")),
+    ("api\\admin\\config\\CompanyInfo", ("index", "view")),
+)
+
+#: How Splynx shows a customer's saved cards (Customer → Billing → Payment accounts): one
+#: line per card, read-only; the tokens stay in the add-on (cards.sync_payment_account).
+PAYMENT_ACCOUNT_TITLE = "IPpay"
+PAYMENT_ACCOUNT_LABELS = {f"field_{n}": ("Default card" if n == 1 else f"Card {n}")
+                          for n in range(1, 11)}
+
+
+@dataclass
+class Registration:
+    """What :func:`register` did: ``changes`` made, and ``instructions`` for steps Splynx
+    would not take through its API (what an admin must do by hand)."""
+
+    changes: list = field(default_factory=list)
+    instructions: list = field(default_factory=list)
+
+
+def host_addresses():
+    """This host's own addresses (the API key's allowed list), loopback first."""
+    addresses = ["127.0.0.1"]
+    try:
+        shown = subprocess.run(["ip", "-o", "addr", "show", "scope", "global"],
+                               capture_output=True, text=True, timeout=5, check=False).stdout
+    except (OSError, subprocess.SubprocessError):
+        shown = ""
+    for line in shown.splitlines():
+        parts = line.split()
+        if len(parts) > 3 and parts[2] in ("inet", "inet6"):
+            address = parts[3].split("/")[0]
+            if address not in addresses:
+                addresses.append(address)
+    return addresses
+
+
+def obtain_api_key(cli, addresses=None):
+    """Create (or find) the add-on's API key through Splynx's local add-on CLI, allow it
+    from this host and grant exactly :data:`API_PERMISSIONS`; store the API domain, key
+    and secret in the module config too, as Splynx's own add-ons do.
+
+    Returns ``(api_domain, key, secret)``. Raises ``AddonCliError`` when the CLI fails (an
+    install must then say so: an add-on without a key cannot work).
+    """
+    addresses = addresses or host_addresses()
+    key_id = cli.add_or_get_api_key(TITLE)
+    key, secret = cli.get_api_key_and_secret(key_id)
+    cli.api_key_white_list(key_id, addresses)
+    for controller, actions in API_PERMISSIONS:
+        for action in actions:
+            cli.set_api_key_permission(key_id, controller, action)
+    domain = f"http://{addresses[-1] if len(addresses) > 1 else addresses[0]}/"
+    for name, value in (("api_domain", domain), ("api_key", key), ("api_secret", secret)):
+        cli.config_set(MODULE_NAME, name, value)
+    log.info("registration: API key %s obtained through the add-on CLI", key_id)
+    return domain, key, secret
 
 
 def ensure_payment_method(splynx):
     """The id of the active ``IPpay`` payment method, created or re-activated as needed;
     returns ``(id, change or None)``."""
-    methods = [m for m in splynx.list_payment_methods() if m.name == PAYMENT_METHOD_NAME]
-    if not methods:
-        _, body = splynx.request("POST", _PAYMENT_METHODS,
-                                 json={"name": PAYMENT_METHOD_NAME, "is_active": "1"})
-        return int(body["id"]), f"payment method {PAYMENT_METHOD_NAME} created"
-    method = methods[0]
+    method = splynx.find_payment_method(PAYMENT_METHOD_NAME)
+    if method is None:
+        method_id = splynx.create_payment_method(PAYMENT_METHOD_NAME, is_active=True,
+                                                 field_names=("IPpay transaction", "Card"))
+        return method_id, f"payment method {PAYMENT_METHOD_NAME} created"
     if not method.is_active:
-        splynx.request("PUT", f"{_PAYMENT_METHODS}/{method.id}", json={"is_active": "1"})
+        splynx.update_payment_method(method.id, is_active=True)
         return method.id, f"payment method {PAYMENT_METHOD_NAME} re-activated"
     return method.id, None
 
 
-def register(splynx):
-    """Create or update the module, its payment method, its default settings and its entry
-    points.
+def register(splynx, cli=None):
+    """Create or update the module, its payment method, the Refund transaction category, the
+    payment-account definition, the default settings and the entry points.
 
-    Returns a list of the changes made (empty when everything was already in place).
-    Raises :class:`~splynx_ippay.splynx.SplynxError` when Splynx refuses or cannot be reached.
+    ``cli`` is Splynx's local add-on CLI (``splynx.addon_cli.AddonCli``) where Splynx runs
+    on this host: steps the API does not document go through it first (splynx.registrar).
+    Returns a :class:`Registration`. Raises :class:`~splynx_ippay.splynx.SplynxError` when
+    Splynx refuses or cannot be reached.
     """
-    changes = []
+    from ..splynx.registrar import Registrar
+
+    done = Registration()
     module = {"name": MODULE_NAME, "title": TITLE, "root": ROOT, "type": "simple"}
     existing = {m.get("name"): m for m in splynx.list_modules()}
     if MODULE_NAME not in existing:
         splynx.create_module(module)
-        changes.append(f"module {MODULE_NAME} created")
-    elif _differs(existing[MODULE_NAME], {"title": TITLE, "root": ROOT}):
+        done.changes.append(f"module {MODULE_NAME} created")
+    elif any(str(existing[MODULE_NAME].get(k)) != v for k, v in (("title", TITLE),
+                                                                  ("root", ROOT))):
         splynx.update_module(MODULE_NAME, {"title": TITLE, "root": ROOT})
-        changes.append(f"module {MODULE_NAME} updated")
+        done.changes.append(f"module {MODULE_NAME} updated")
 
     method_id, change = ensure_payment_method(splynx)
-    if change:
-        changes.append(change)
+    done.changes += [change] if change else []
+    before = splynx.find_transaction_category(REFUND_CATEGORY_NAME)
+    splynx.ensure_transaction_category(REFUND_CATEGORY_NAME)
+    if before is None:
+        done.changes.append(f"transaction category {REFUND_CATEGORY_NAME} created")
+
+    registrar = Registrar(splynx, cli, module=MODULE_NAME)
+    account = registrar.ensure_payment_account(PAYMENT_ACCOUNT_TITLE, PAYMENT_ACCOUNT_LABELS)
+    done.changes += account.changes
+    done.instructions += account.instructions
 
     # The settings schema: every key with its default, never overwriting what an admin set.
-    # Payments are recorded with the add-on's own payment method unless one was chosen.
-    defaults = {**DEFAULTS, "payment_method_id": method_id}
+    # Payments are recorded with the add-on's own payment method, cards shown in its
+    # payment account, unless an admin chose others.
+    defaults = {**DEFAULTS, "payment_method_id": method_id,
+                "payment_account_id": account.value or ""}
     stored = splynx.get_module_config(MODULE_NAME)
     missing = {k: v for k, v in defaults.items() if k not in stored}
+    if account.value and not str(stored.get("payment_account_id") or ""):
+        missing["payment_account_id"] = account.value
     if missing:
         splynx.put_module_config(MODULE_NAME, missing)
-        changes.append("default settings stored: " + ", ".join(sorted(missing)))
+        done.changes.append("default settings stored: " + ", ".join(sorted(missing)))
 
-    points = {p.get("name"): p for p in splynx.list_entry_points()
-              if p.get("module") == MODULE_NAME}
-    for point in ENTRY_POINTS:
-        wanted = {"module": MODULE_NAME, "enabled": True, **point}
-        current = points.get(point["name"])
-        if current is None:
-            splynx.create_entry_point(wanted)
-            changes.append(f"entry point {point['name']} created")
-        elif _differs(current, {k: v for k, v in wanted.items() if k != "enabled"}):
-            splynx.update_entry_point(current["id"], wanted)
-            changes.append(f"entry point {point['name']} updated")
-    for change in changes:
+    points = registrar.ensure_entry_points(ENTRY_POINTS)
+    done.changes += points.changes
+    done.instructions += points.instructions
+    for change in done.changes:
         log.info("registration: %s", change)
-    return changes
+    for line in done.instructions:
+        log.warning("registration: %s", line)
+    return done
 
 
-def unregister(splynx):
-    """Remove the module record (Splynx drops its entry points and settings with it) and
+def unregister(splynx, cli=None):
+    """Remove the entry points and the module record (Splynx drops its settings with it) and
     deactivate the payment method: payments already recorded with it must keep it.
 
-    Idempotent; returns the changes made. Raises :class:`SplynxError` like :func:`register`.
+    Idempotent; returns a :class:`Registration`. Raises :class:`SplynxError` like
+    :func:`register`.
     """
-    changes = []
+    from ..splynx.registrar import Registrar
+
+    done = Registration()
     if any(m.get("name") == MODULE_NAME for m in splynx.list_modules()):
-        for point in splynx.list_entry_points():
-            if point.get("module") == MODULE_NAME:
-                splynx.delete_entry_point(point["id"])
+        points = Registrar(splynx, cli, module=MODULE_NAME).remove_entry_points()
+        done.changes += points.changes
+        done.instructions += points.instructions
         splynx.delete_module(MODULE_NAME)
-        changes.append(f"module {MODULE_NAME} and its entry points removed")
-    for method in splynx.list_payment_methods():
-        if method.name == PAYMENT_METHOD_NAME and method.is_active:
-            splynx.request("PUT", f"{_PAYMENT_METHODS}/{method.id}", json={"is_active": "0"})
-            changes.append(f"payment method {PAYMENT_METHOD_NAME} deactivated")
-    for change in changes:
+        done.changes.append(f"module {MODULE_NAME} removed")
+    method = splynx.find_payment_method(PAYMENT_METHOD_NAME)
+    if method is not None and method.is_active:
+        splynx.update_payment_method(method.id, is_active=False)
+        done.changes.append(f"payment method {PAYMENT_METHOD_NAME} deactivated")
+    for change in done.changes:
         log.info("unregistration: %s", change)
-    return changes
+    return done
 
 
 # -- the record of the last attempt (registration.json) ---------------------------------

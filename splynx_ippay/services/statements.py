@@ -38,8 +38,13 @@ from ..splynx import SplynxError, SplynxNotFoundError
 log = logging.getLogger(__name__)
 
 GATEWAY = "IPpay"
-#: The ``handler`` of the processes the add-on opens [decision: the module name].
-HANDLER = "splynx_ippay_addon"
+
+
+def payment_method_of(ctx, attempt):
+    """The payment method of the attempt's partner (as its Splynx payment has)."""
+    config = ctx.module_settings.current()
+    return (config.for_partner(attempt.partner_id).payment_method_id
+            or config.default.payment_method_id)
 GROUPINGS = ("month", "day")
 #: ``statement_record_id`` of an attempt for which no record will be written.
 NO_RECORD = 0
@@ -65,25 +70,23 @@ def title_for(grouping, day):
     return f"{GATEWAY} {day:%m/%Y}"
 
 
-def grouping_of(addon):
-    """The ``statement_grouping`` module setting (``month`` unless set to ``day``)."""
-    value = str(addon.module_settings.get().get("statement_grouping") or "month").strip().lower()
-    return value if value in GROUPINGS else "month"
+def grouping_of(ctx):
+    """The ``statement_grouping`` module setting (``month`` or ``day``)."""
+    return ctx.module_settings.current().statement_grouping
 
 
-def _process_id(addon, title):
+def _process_id(ctx, title, payment_type):
     """``(id, cached)`` of the process titled ``title``, found or created."""
-    cache = addon.statement_processes
+    cache = ctx.statement_processes
     with cache.lock:
         if title in cache.ids:
             return cache.ids[title], True
-        splynx = addon.splynx
+        splynx = ctx.splynx
         found = [p for p in splynx.find_bank_statements(title=title) if p.title == title]
         if not found:
-            settings = addon.module_settings.get()
             new_id = splynx.create_bank_statement(
-                title=title, date_time=dt.datetime.now(), status="success", handler=HANDLER,
-                payment_type=settings.get("payment_method_id") or None)
+                title=title, date_time=dt.datetime.now(), status="success",
+                payment_type=payment_type)
             log.info("payment statement %r opened (%s)", title, new_id)
             # Another process may have opened the same title at the same moment: everyone
             # settles on the oldest (the other stays empty).
@@ -95,9 +98,9 @@ def _process_id(addon, title):
         return process_id, False
 
 
-def _mark(addon, attempt_id, record_id):
+def _mark(ctx, attempt_id, record_id):
     """Keep the record id on the attempt (only while none is kept; updated_at unchanged)."""
-    with session_scope(addon.sessions) as session:
+    with session_scope(ctx.sessions) as session:
         session.execute(
             update(PaymentAttempt)
             .where(PaymentAttempt.id == attempt_id, PaymentAttempt.statement_record_id.is_(None))
@@ -105,14 +108,14 @@ def _mark(addon, attempt_id, record_id):
             .execution_options(synchronize_session=False))
 
 
-def write(addon, attempt, payment_date, search_first=True):
+def write(ctx, attempt, payment_date, search_first=True):
     """Log the posted attempt's Splynx payment in its payment statement; return the record id.
 
     ``search_first`` looks for a record of the payment before writing one (every retry);
     only the first write for a payment created a moment ago may skip it. Raises
     :class:`SplynxError` when Splynx refuses or cannot be reached.
     """
-    splynx, payment_id = addon.splynx, attempt.splynx_payment_id
+    splynx, payment_id = ctx.splynx, attempt.splynx_payment_id
     if not payment_id:
         raise ValueError(f"attempt {attempt.transaction_id} has no Splynx payment")
     found = []
@@ -122,37 +125,38 @@ def write(addon, attempt, payment_date, search_first=True):
     if found:
         record_id = found[0].id
     else:
-        title = title_for(grouping_of(addon), payment_date)
+        title = title_for(grouping_of(ctx), payment_date)
         fields = dict(
             amount_cents=attempt.amount_cents, status="processed", payment_date=payment_date,
             datetime_=dt.datetime.now(), customer_id=attempt.customer_id, payment_id=payment_id,
             invoice_id=attempt.invoice_id, request_id=attempt.proforma_id,
             comment=f"{GATEWAY} {attempt.transaction_id}", pairing_1=str(attempt.customer_id),
             pairing_2=attempt.document_number or "", additional_1=attempt.masked_card)
-        process_id, cached = _process_id(addon, title)
+        method = payment_method_of(ctx, attempt)
+        process_id, cached = _process_id(ctx, title, method)
         try:
             record_id = splynx.create_bank_statement_record(process_id=process_id, **fields)
         except SplynxError as exc:
             if not (cached and exc.status == 400):
                 raise
             # The remembered process may be gone (deleted in Splynx): look it up again.
-            addon.statement_processes.forget(title)
-            process_id, _ = _process_id(addon, title)
+            ctx.statement_processes.forget(title)
+            process_id, _ = _process_id(ctx, title, method)
             record_id = splynx.create_bank_statement_record(process_id=process_id, **fields)
         log.info("attempt %s logged in payment statement %r, record %s",
                  attempt.transaction_id, title, record_id)
-    _mark(addon, attempt.id, record_id)
+    _mark(ctx, attempt.id, record_id)
     return record_id
 
 
-def log_payment(addon, attempt, payment_date, new_payment=False):
+def log_payment(ctx, attempt, payment_date, new_payment=False):
     """Write the statement record of an attempt just posted; never fails.
 
     Returns the attempt (with ``statement_record_id`` when written). A failure is logged and
     left to :func:`complete`: the payment is posted whatever happens here.
     """
     try:
-        attempt.statement_record_id = write(addon, attempt, payment_date,
+        attempt.statement_record_id = write(ctx, attempt, payment_date,
                                             search_first=not new_payment)
     except Exception as exc:  # noqa: BLE001 - bookkeeping must never undo or block a payment
         log.warning("attempt %s: payment %s posted, its payment statement record not written "
@@ -160,7 +164,7 @@ def log_payment(addon, attempt, payment_date, new_payment=False):
     return attempt
 
 
-def complete(addon, min_age_seconds=None, limit=200):
+def complete(ctx, min_age_seconds=None, limit=200):
     """Write the statement records missing for posted attempts; returns a count per outcome
     (``written``, ``no payment``; empty when nothing was missing).
 
@@ -169,12 +173,12 @@ def complete(addon, min_age_seconds=None, limit=200):
     failure (down, or the key may not write statements): the next pass tries again.
     """
     if min_age_seconds is None:
-        min_age_seconds = addon.settings["IPPAY_READ_TIMEOUT"] + 15
+        min_age_seconds = ctx.settings["IPPAY_READ_TIMEOUT"] + 15
     cutoff = utcnow() - dt.timedelta(seconds=min_age_seconds)
-    with session_scope(addon.sessions) as session:
+    with session_scope(ctx.sessions) as session:
         rows = session.execute(
             select(PaymentAttempt)
-            .where(PaymentAttempt.status == S.POSTED.value,
+            .where(PaymentAttempt.status == S.POSTED,
                    PaymentAttempt.statement_record_id.is_(None),
                    PaymentAttempt.splynx_payment_id.is_not(None),
                    PaymentAttempt.updated_at <= cutoff)
@@ -184,13 +188,13 @@ def complete(addon, min_age_seconds=None, limit=200):
     for attempt in rows:
         try:
             try:
-                payment = addon.splynx.get_payment(attempt.splynx_payment_id)
+                payment = ctx.splynx.get_payment(attempt.splynx_payment_id)
             except SplynxNotFoundError:
                 # Deleted in Splynx (a void) before it was logged: nothing to log.
-                _mark(addon, attempt.id, NO_RECORD)
+                _mark(ctx, attempt.id, NO_RECORD)
                 counts["no payment"] = counts.get("no payment", 0) + 1
                 continue
-            write(addon, attempt, payment.date or attempt.updated_at.date())
+            write(ctx, attempt, payment.date or attempt.updated_at.date())
         except SplynxError as exc:
             log.warning("payment statement records not completed (next pass retries): %s", exc)
             break

@@ -249,8 +249,8 @@ def test_splynx_failure_after_approval_is_posted_later_never_charged_again(world
     again = open_pay(world, alice, invoice["number"])
     retry = pay(world, alice, invoice["number"], again)
     assert "already being processed" in retry.text
-    assert reconcile(world.addon, min_age_seconds=0) == {AttemptStatus.POSTED.value: 1}
-    assert reconcile(world.addon, min_age_seconds=0) == {}
+    assert reconcile(world.ctx, min_age_seconds=0) == {AttemptStatus.POSTED.value: 1}
+    assert reconcile(world.ctx, min_age_seconds=0) == {}
     assert len(sales(world)) == 1 and len(payments_for(world, invoice["id"])) == 1
 
 
@@ -282,7 +282,7 @@ def test_no_card_number_or_cvv_is_kept_logged_or_sent_to_splynx(world, caplog):
     world.sim_call("faults", {"faults": [{"kind": "echo", "types": ["SALE"], "count": 1}]})
     pay(world, alice, invoices_of(world, 1)[0]["number"])
 
-    url = world.addon.settings["DATABASE_URL"]
+    url = world.ctx.settings["DATABASE_URL"]
     path = url.replace("sqlite:///", "")
     raw_database = b"".join(open(p, "rb").read() for p in (path, path + "-wal")
                             if os.path.exists(p))
@@ -310,7 +310,7 @@ def test_the_worker_records_an_approval_splynx_missed(world):
     from sqlalchemy import update
 
     from splynx_ippay.models import PaymentAttempt, utcnow
-    from splynx_ippay.services.charging import Worker
+    from splynx_ippay.services.charge_runs.worker import Worker
 
     alice = world.login("alice")
     add_card(world, alice)
@@ -319,8 +319,8 @@ def test_the_worker_records_an_approval_splynx_missed(world):
                               "count": 1})
     assert "Payment approved." in pay(world, alice, invoice["number"]).text
     # Old enough that no web request can still be waiting on it.
-    with world.addon.engine.begin() as connection:
+    with world.ctx.engine.begin() as connection:
         connection.execute(update(PaymentAttempt).values(
             updated_at=utcnow() - dt.timedelta(minutes=5)))
-    Worker(world.addon, concurrency=1, poll=0.05).run(exit_when_idle=True)
+    Worker(world.ctx, concurrency=1, poll=0.05).run(exit_when_idle=True)
     assert len(sales(world)) == 1 and len(payments_for(world, invoice["id"])) == 1

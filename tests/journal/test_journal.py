@@ -10,13 +10,14 @@ import time
 
 import pytest
 import requests
-from sqlalchemy import select
 
 from splynx_ippay.config import validate
 from splynx_ippay.db import session_scope
 from splynx_ippay.ippay import Card as GatewayCard
-from splynx_ippay.models import AttemptKind, AttemptStatus as S, Card, InvalidTransition, PaymentAttempt
-from splynx_ippay.services import build_addon, journal
+from splynx_ippay.context import build_context
+from splynx_ippay.models import (AttemptKind, AttemptStatus as S, Card, Channel, InvalidTransition,
+                                 PaymentAttempt, compare_and_set)
+from splynx_ippay.services import journal
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -31,13 +32,19 @@ def settings_for(database_url, splynx_emu, ippay_sim, read_timeout=5.0):
 
 @pytest.fixture
 def addon(any_database_url, splynx_emu, ippay_sim):
-    addon = build_addon(settings_for(any_database_url, splynx_emu, ippay_sim))
-    yield addon
-    addon.sessions.kw["bind"].dispose()
+    ctx = build_context(settings_for(any_database_url, splynx_emu, ippay_sim))
+    yield ctx
+    ctx.engine.dispose()
+
+
+def terminal_of(ctx):
+    config = ctx.module_settings.current()
+    return ctx.gateways.terminal_for(config.default, config.read_ok)
 
 
 def saved_card(addon, customer_id=1):
-    result = addon.gateway.tokenize(GatewayCard("4111111111111111", 12, 2030, holder="Alice"))
+    gateway = addon.gateways.client(terminal_of(addon))
+    result = gateway.tokenize(GatewayCard("4111111111111111", 12, 2030, holder="Alice"))
     assert result.approved
     with session_scope(addon.sessions) as session:
         card = Card(customer_id=customer_id, token=result.token, brand="Visa", last4="1111",
@@ -53,10 +60,24 @@ def unpaid_invoice(addon, customer_id=1):
     raise AssertionError("no approving unpaid invoice in the seed")
 
 
+def declining_invoice(addon, customer_id=1):
+    """The seed's invoice of 19.05: the simulator declines 05 cents (do not honour)."""
+    for invoice in addon.splynx.list_invoices(customer_id=customer_id, status="not_paid"):
+        if invoice.due_cents == 1905:
+            return invoice
+    raise AssertionError("no declining unpaid invoice in the seed")
+
+
+def source_of(card):
+    return journal.PaymentSource(brand=card.brand, last4=card.last4, card=card)
+
+
 def open_for(addon, card, invoice, **extra):
     return journal.open_attempt(addon, kind=AttemptKind.INVOICE, customer_id=invoice.customer_id,
-                                amount_cents=invoice.due_cents, card=card, channel="test",
-                                document_id=invoice.id, document_number=invoice.number, **extra)
+                                amount_cents=invoice.due_cents, source=source_of(card),
+                                channel=Channel.PORTAL, terminal=terminal_of(addon),
+                                document_id=invoice.id, document_number=invoice.number,
+                                **extra).attempt
 
 
 def sim(ippay_sim, path, payload=None):
@@ -118,13 +139,13 @@ def test_one_open_attempt_per_document_under_concurrency(addon):
     assert len(opened) == 1 and len(outcomes) == 6
     # Once final, the lock is released and a new attempt may start.
     journal.abandon(addon, opened[0], "test")
-    assert open_for(addon, card, invoice).state == S.CREATED
+    assert open_for(addon, card, invoice).status == S.CREATED
 
 
 def test_a_resubmitted_request_key_finds_its_attempt(addon):
     card, invoice = saved_card(addon), unpaid_invoice(addon)
-    first = open_for(addon, card, invoice, request_key="form-1")
-    again = open_for(addon, card, invoice, request_key="form-1")
+    first = open_for(addon, card, invoice, request_key="form:1")
+    again = open_for(addon, card, invoice, request_key="form:1")
     assert again.id == first.id
 
 
@@ -146,9 +167,10 @@ def test_statuses_move_only_forward(addon, ippay_sim):
         row = session.get(PaymentAttempt, attempt.id)
         for status in (S.APPROVED, S.POSTED, S.SENT, S.DECLINED):
             with pytest.raises(InvalidTransition):
-                row.move_to(status)
+                compare_and_set(session, row, status)
     events = [(e.from_status, e.to_status) for e in load_events(addon, attempt.id)]
-    assert events == [("created", "sent"), ("sent", "approved"), ("approved", "posted")]
+    assert events == [(None, "created"), ("created", "sent"), ("sent", "approved"),
+                      ("approved", "posted")]
 
 
 def load_events(addon, attempt_id):
@@ -157,11 +179,8 @@ def load_events(addon, attempt_id):
 
 
 def test_decline_keeps_code_and_reason_and_releases_the_invoice(addon, splynx_emu):
-    card, invoice = saved_card(addon), unpaid_invoice(addon)
-    attempt = journal.open_attempt(addon, kind=AttemptKind.INVOICE, customer_id=1,
-                                   amount_cents=1905, card=card, channel="test",
-                                   document_id=invoice.id, document_number=invoice.number)
-    attempt = journal.charge(addon, attempt)
+    card, invoice = saved_card(addon), declining_invoice(addon)
+    attempt = journal.charge(addon, open_for(addon, card, invoice))
     assert attempt.status == S.DECLINED.value and attempt.action_code == "005"
     assert attempt.message and attempt.lock_key is None
     assert splynx_payments(splynx_emu, invoice.id) == []
@@ -170,13 +189,14 @@ def test_decline_keeps_code_and_reason_and_releases_the_invoice(addon, splynx_em
 CHARGE_SCRIPT = """
 import sys
 from splynx_ippay.config import validate
-from splynx_ippay.services import build_addon, journal
+from splynx_ippay.context import build_context
+from splynx_ippay.services import journal
 from splynx_ippay.models import PaymentAttempt
 from splynx_ippay.db import session_scope
 settings = validate(dict(SPLYNX_URL=sys.argv[1], SPLYNX_API_KEY="sandbox-key",
                          SPLYNX_API_SECRET="sandbox-secret", IPPAY_URL=sys.argv[2],
                          IPPAY_READ_TIMEOUT="30", DATABASE_URL=sys.argv[3]))
-addon = build_addon(settings)
+addon = build_context(settings)
 with session_scope(addon.sessions) as session:
     attempt = session.get(PaymentAttempt, int(sys.argv[4]))
 print("charging", flush=True)
@@ -225,7 +245,7 @@ def test_a_stale_abandon_never_fails_a_sale_in_flight(addon, ippay_sim, splynx_e
     changed) must not mark it failed while another process has its SALE at the gateway:
     the approval would be dropped and the invoice unlocked for a second charge."""
     card, invoice = saved_card(addon), unpaid_invoice(addon)
-    attempt = open_for(addon, card, invoice, request_key="form-stale")
+    attempt = open_for(addon, card, invoice, request_key="form:stale")
     stale = load(addon, attempt.id)
     sim(ippay_sim, "faults", {"faults": [{"kind": "timeout_commit", "delay_s": 1.0,
                                           "types": ["SALE"], "count": 1}]})
@@ -252,10 +272,11 @@ def test_the_same_form_sent_twice_is_charged_by_one_request_only(addon, ippay_si
     from splynx_ippay.services import payments
 
     card, invoice = saved_card(addon), unpaid_invoice(addon)
-    first = open_for(addon, card, invoice, request_key="form-twice")
-    second = payments.pay_document(addon, payments.INVOICE, invoice.customer_id, invoice.number,
-                                   card_id=card.id, request_key="form-twice")
-    assert second.id == first.id and sales_of(ippay_sim, first.transaction_id) == []
+    first = open_for(addon, card, invoice, request_key="form:twice")
+    second = payments.pay_document(addon, payments.INVOICE, invoice, card_id=card.id,
+                                   request_key="form:twice", channel=Channel.PORTAL)
+    assert second.replay and second.attempt.id == first.id
+    assert sales_of(ippay_sim, first.transaction_id) == []
     assert journal.charge(addon, first).status == S.POSTED.value
     # A stale copy charged again (a worker resuming late) sends nothing either.
     assert journal.charge(addon, first).status == S.POSTED.value

@@ -86,3 +86,50 @@ def test_validate_parses_strings_and_keeps_extras():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         validate({})
+
+
+# --- which gateway: IPpay's endpoints, or the one config.ini names ---------------------------
+
+def _directory(url):
+    from splynx_ippay.config import validate
+    from splynx_ippay.context import GatewayDirectory
+
+    return GatewayDirectory(validate({"IPPAY_URL": url}), http_session=None)
+
+
+def test_an_unusable_gateway_mode_sends_nothing_anywhere():
+    from splynx_ippay.context import GatewayUnavailable
+    from splynx_ippay.services.settings import PartnerSettings
+
+    gateways = _directory("test")
+    with pytest.raises(GatewayUnavailable):
+        gateways.terminal_for(PartnerSettings(terminal_id="T1", gateway_mode=None))
+    with pytest.raises(GatewayUnavailable):
+        gateways.terminal_for(PartnerSettings(terminal_id="T1"), read_ok=False)
+    live = gateways.terminal_for(PartnerSettings(terminal_id="T1", gateway_mode="live"))
+    assert gateways.client(live).url == "https://gtwy.ippay.com/ippay"
+
+
+def test_only_ippays_endpoints_or_config_ini_s_are_ever_allowed():
+    from splynx_ippay.context import GatewayUnavailable
+
+    for url in ("https://testgtwy.ippay.com/ippay", "https://gtwy.ippay.com/ippay"):
+        _directory("test").check_url(url)
+    with pytest.raises(GatewayUnavailable):
+        _directory("test").check_url("https://relay.example/ippay")
+    custom = _directory("https://staging.example/ippay")
+    custom.check_url("https://staging.example/ippay")
+    with pytest.raises(GatewayUnavailable):
+        custom.check_url("http://127.0.0.1:9/ippay")
+
+
+@pytest.mark.parametrize("url, words", [
+    ("http://gateway.example/ippay", "must use https"),
+    ("https://user:pw@gateway.example/ippay", "user name or password"),
+    ("ftp://gateway.example/", "http:// or https://"),
+])
+def test_a_custom_gateway_in_config_ini_must_be_https(tmp_path, url, words):
+    path = write(tmp_path / "config.ini", f"[ippay]\nurl = {url}\n")
+    with pytest.raises(ConfigError) as error:
+        load_config(path, environ={})
+    assert words in str(error.value)

@@ -1,7 +1,7 @@
 """payment journal and saved cards
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-26
 """
 from alembic import op
