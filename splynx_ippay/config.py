@@ -44,11 +44,84 @@ def _text(value):
     return value.strip()
 
 
+#: The IPpay endpoints a terminal can be on (ippay-protocol §1). Only these two are offered
+#: on the settings page; another endpoint (a staging gateway, the sandbox simulator) can be
+#: named only in config.ini, by root.
+GATEWAY_URLS = {
+    "test": "https://testgtwy.ippay.com/ippay",
+    "live": "https://gtwy.ippay.com/ippay",
+}
+
+#: The languages of the customer pages; each but English has a gettext catalogue in
+#: splynx_ippay/translations/.
+LANGUAGES = {"en": "English", "es": "Español"}
+
+_TERMINAL_ID = re.compile(r"[A-Za-z0-9_-]{1,32}", re.ASCII)
+
+
+def terminal_id_problem(value):
+    """Why ``value`` cannot be an IPpay Terminal ID, or None (the one rule, used by
+    config.ini and the settings page alike)."""
+    if not value:
+        return "Enter the Terminal ID assigned by IPpay."
+    if not _TERMINAL_ID.fullmatch(value):
+        return "A Terminal ID is 1 to 32 letters or digits ('-' and '_' too), as assigned by IPpay."
+    return None
+
+
 def _terminal_id(value):
     value = value.strip()
-    if not re.fullmatch(r"[A-Za-z0-9_-]{1,32}", value):
-        raise ValueError("must be 1 to 32 letters or digits, as assigned by IPpay")
+    problem = terminal_id_problem(value)
+    if problem:
+        raise ValueError(problem)
     return value
+
+
+def is_loopback_host(host):
+    """True for ``localhost`` and loopback addresses."""
+    import ipaddress
+
+    if not host:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def gateway_url_problem(url):
+    """Why ``url`` cannot be the gateway endpoint of config.ini, or None.
+
+    IPpay's two endpoints always can. Any other must be https, without credentials; plain
+    http only on a loopback host (the sandbox simulator, a local TLS proxy), where nothing
+    crosses a network.
+    """
+    if url in GATEWAY_URLS.values():
+        return None
+    parts = urlsplit(url or "")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "must be an http:// or https:// address such as https://gateway.example/ippay"
+    if parts.username or parts.password:
+        return "may not contain a user name or password"
+    if parts.scheme != "https" and not is_loopback_host(parts.hostname):
+        return "must use https (plain http only on this machine, 127.0.0.1)"
+    return None
+
+
+def _gateway_url(value):
+    value = value.strip().rstrip("/")
+    if value in GATEWAY_URLS:
+        return GATEWAY_URLS[value]
+    problem = gateway_url_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+def _path(value):
+    return value.strip()
 
 
 def _cookie_name(value):
@@ -80,6 +153,49 @@ def _log_level(value):
     return value
 
 
+def _mail_host(value):
+    value = value.strip()
+    if not re.fullmatch(r"[A-Za-z0-9.:_\[\]-]{1,255}", value):
+        raise ValueError("must be the host name or address of the mail relay, such as localhost")
+    return value
+
+
+def _port(value):
+    try:
+        number = int(value.strip())
+    except ValueError:
+        number = 0
+    if not 0 < number < 65536:
+        raise ValueError("must be a port number from 1 to 65535")
+    return number
+
+
+#: ``[mail] starttls``: never; when the relay offers it; or always (else nothing is sent).
+STARTTLS_CHOICES = ("no", "yes", "required")
+
+
+def _starttls(value):
+    value = value.strip().lower()
+    if value not in STARTTLS_CHOICES:
+        raise ValueError("must be no, yes (when the relay offers it) or required")
+    return value
+
+
+def _mailbox(value):
+    """An e-mail address, optionally with a display name (``Billing <billing@isp.example>``),
+    or empty."""
+    from email.utils import parseaddr
+
+    value = value.strip()
+    if not value:
+        return ""
+    _name, address = parseaddr(value)
+    if ("\n" in value or "\r" in value or not re.fullmatch(r"[^@\s<>,;]+@[^@\s<>,;]+", address)):
+        raise ValueError("must be an e-mail address such as billing@isp.example, optionally "
+                         "with a name: Billing <billing@isp.example>")
+    return value
+
+
 @dataclass(frozen=True)
 class Setting:
     """One key of config.ini: its section, name, default and parser."""
@@ -104,9 +220,16 @@ SETTINGS = (
     Setting("splynx", "session_cookie", "PHPSESSID", _cookie_name,
             "Name of Splynx's session cookie, exchanged for the logged-in user's identity."),
     Setting("splynx", "timeout", "20", _seconds, "Seconds to wait for a Splynx API answer."),
-    Setting("ippay", "url", "https://testgtwy.ippay.com/ippay", _url,
-            "IPpay gateway endpoint (test: https://testgtwy.ippay.com/ippay, "
-            "live: https://gtwy.ippay.com/ippay)."),
+    Setting("splynx", "session_timeout", "3", _seconds,
+            "Seconds to wait for Splynx to say who a browser session belongs to."),
+    Setting("splynx", "addon_cli", "/var/www/splynx/system/script/addon", _path,
+            "Splynx's local add-on command, used at registration to create the API key."),
+    Setting("splynx", "nonce_dir", "/run/splynx-ippay", _path,
+            "Directory of the lock file that keeps API nonces unique across processes."),
+    Setting("ippay", "url", "test", _gateway_url,
+            "IPpay gateway: test or live chooses IPpay's endpoint (the settings page may "
+            "switch between them); an https address is a custom endpoint that stays fixed "
+            "whatever the settings page says."),
     Setting("ippay", "terminal_id", "TESTTERMINAL", _terminal_id, "Terminal ID assigned by IPpay."),
     Setting("ippay", "connect_timeout", "10", _seconds, "Seconds to wait for a connection."),
     Setting("ippay", "read_timeout", "45", _seconds,
@@ -116,6 +239,31 @@ SETTINGS = (
     Setting("web", "secret_key", "", _text,
             "Secret that signs the add-on's form tokens (generated by the package)."),
     Setting("web", "log_level", "INFO", _log_level, "Logging level of the add-on."),
+    Setting("mail", "host", "localhost", _mail_host,
+            "Mail relay the add-on's e-mails go to (SMTP; docs/messages.md)."),
+    Setting("mail", "port", "25", _port, "Port of the mail relay (25, or 587 for submission)."),
+    Setting("mail", "starttls", "no", _starttls,
+            "Encrypt with STARTTLS: no, yes (when the relay offers it) or required (nothing "
+            "is sent to a relay that does not offer it)."),
+    Setting("mail", "username", "", _text,
+            "User name for SMTP AUTH (empty: no login). A password is sent only over "
+            "STARTTLS, or to a relay on this machine."),
+    Setting("mail", "password", "", _text, "Password for SMTP AUTH (keep it in secrets.ini)."),
+    Setting("mail", "ca_file", "", _path,
+            "CA certificates (PEM) that sign the relay's certificate, when it is not signed "
+            "by one the system trusts."),
+    Setting("mail", "from", "", _mailbox,
+            "From address of every e-mail; empty: the e-mail address in Splynx's company "
+            "information of the customer's partner."),
+    Setting("mail", "reply_to", "", _mailbox,
+            "Reply-To address; empty: the partner's company e-mail when it is not the From."),
+    Setting("mail", "timeout", "10", _seconds, "Seconds to wait for the mail relay."),
+    Setting("mail", "templates", "/etc/splynx-ippay/mail", _path,
+            "Directory of the admin's own mail templates (<language>/<message>.txt and "
+            ".html), used instead of the packaged ones of the same name."),
+    Setting("worker", "alarm_after", "60", _seconds,
+            "Seconds a queued or running charge run may go without any worker working on it "
+            "before its page warns that no worker seems to be running."),
 )
 
 _BY_SECTION_KEY = {(s.section, s.key): s for s in SETTINGS}
@@ -183,6 +331,40 @@ def load_config(path=None, environ=None):
         values[setting.name] = _parse(setting, raw, origin)
     values["CONFIG_PATH"] = path
     return values
+
+
+def store_secrets(config_path, section, values):
+    """Write ``values`` into ``[section]`` of secrets.ini beside ``config_path`` (keeping
+    its other keys), atomically and readable by the file's group only (root:splynx-ippay
+    0640 as the package made it). Used by ``splynx-ippay register`` as root."""
+    import tempfile
+
+    path = os.path.join(os.path.dirname(config_path), SECRETS_NAME)
+    parser = configparser.ConfigParser(interpolation=None)
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as handle:
+            parser.read_file(handle)
+        owner = os.stat(path)
+    else:
+        owner = None
+    if not parser.has_section(section):
+        parser.add_section(section)
+    for key, value in values.items():
+        parser.set(section, key, str(value))
+    fd, temporary = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".secrets.ini.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write("# Written by splynx-ippay (register, the package's postinst). "
+                         "Read after config.ini; removed on purge.\n")
+            parser.write(handle)
+        os.chmod(temporary, 0o640)
+        if owner is not None:
+            os.chown(temporary, owner.st_uid, owner.st_gid)
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
+    return path
 
 
 def validate(overrides: Mapping):

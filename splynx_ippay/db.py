@@ -78,3 +78,10 @@ def current_revision(url):
             return MigrationContext.configure(connection).get_current_revision()
     finally:
         engine.dispose()
+
+
+def head_revision():
+    """The newest revision the add-on's migrations know (what the code needs)."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()

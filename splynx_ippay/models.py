@@ -1,8 +1,11 @@
-"""The add-on's own tables: saved cards and the payment journal.
+"""The add-on's own tables: saved cards, the payment journal, refunds, charge runs, the staff
+audit trail and the card-testing ledger.
 
-A card row holds only what may be kept of a card: the gateway token, the brand, the last four
-digits, the expiry and the holder's name. A payment attempt is written and committed before the
-gateway hears of it (design.md §3); its status moves only along :data:`TRANSITIONS`.
+A card row holds only what may be kept of a card: the gateway token, the terminal that made
+it, the brand, the last four digits, the expiry and the holder's name. A payment attempt is
+written and committed before the gateway hears of it (design.md §3). Attempts and refunds
+change status only through :func:`compare_and_set`, along their transition tables
+(:data:`ATTEMPT_TRANSITIONS`, :data:`REFUND_TRANSITIONS`), each move recorded as an event.
 """
 
 import datetime as dt
@@ -10,9 +13,10 @@ import enum
 
 from sqlalchemy import (
     BigInteger, Boolean, Column, Date, DateTime, ForeignKey, Index, Integer, String, Text,
-    UniqueConstraint,
+    UniqueConstraint, update,
 )
 from sqlalchemy.orm import declarative_base, relationship
+from sqlalchemy.types import TypeDecorator
 
 Base = declarative_base()
 
@@ -22,8 +26,38 @@ def utcnow():
     return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
 
 
-class AttemptStatus(str, enum.Enum):
-    """Where a payment attempt stands. See design.md §3."""
+class EnumColumn(TypeDecorator):
+    """An enum stored as its value in a plain string column (no database enum type, so
+    adding a member needs no migration); rows come back as enum members."""
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, enum_class, length=16):
+        super().__init__(length)
+        self.enum_class = enum_class
+
+    def process_bind_param(self, value, dialect):
+        return None if value is None else self.enum_class(value).value
+
+    def process_result_value(self, value, dialect):
+        return None if value is None else self.enum_class(value)
+
+
+class TextEnum(str, enum.Enum):
+    """An enum of strings that prints as its value (in templates, logs and CSV files)."""
+
+    def __str__(self):
+        return self.value
+
+    def __format__(self, spec):
+        return format(self.value, spec)
+
+
+# --- statuses and their transitions -------------------------------------------------------
+
+class AttemptStatus(TextEnum):
+    """Where a payment attempt stands (design.md §3)."""
 
     #: Written and committed, the gateway not yet called.
     CREATED = "created"
@@ -35,51 +69,175 @@ class AttemptStatus(str, enum.Enum):
     APPROVED = "approved"
     #: Approved, but recording the payment in Splynx failed; retried by reconcile.
     POST_PENDING = "post_pending"
-    #: Approved and recorded in Splynx (final).
+    #: Approved and recorded in Splynx (final unless voided).
     POSTED = "posted"
     #: The gateway declined (final; code and reason kept).
     DECLINED = "declined"
     #: Nothing was charged: never sent, or ENQ found no such transaction (final).
     FAILED = "failed"
+    #: Nothing was sent on purpose: read again under the lock, the document was paid,
+    #: cancelled or changed meanwhile (final).
+    SKIPPED = "skipped"
+    #: Voided the same day: no money moved and the Splynx payment was deleted (final).
+    VOIDED = "voided"
 
     @property
     def final(self):
-        return self in FINAL_STATUSES
+        return self in FINAL_ATTEMPT_STATUSES
 
     @property
     def holds_document(self):
         """While True, no other attempt may start on the same invoice or balance."""
-        return self not in (AttemptStatus.POSTED, AttemptStatus.DECLINED, AttemptStatus.FAILED)
+        return self in (AttemptStatus.CREATED, AttemptStatus.SENT, AttemptStatus.UNKNOWN,
+                        AttemptStatus.APPROVED, AttemptStatus.POST_PENDING)
+
+    @property
+    def took_money(self):
+        """True once the gateway approved (the money is the customer's to get back)."""
+        return self in (AttemptStatus.APPROVED, AttemptStatus.POST_PENDING,
+                        AttemptStatus.POSTED)
 
 
 S = AttemptStatus
-FINAL_STATUSES = frozenset({S.POSTED, S.DECLINED, S.FAILED})
+FINAL_ATTEMPT_STATUSES = frozenset({S.POSTED, S.DECLINED, S.FAILED, S.SKIPPED, S.VOIDED})
+OPEN_ATTEMPT_STATUSES = tuple(s for s in S if s.holds_document)
 
 #: The only moves an attempt may make. Anything else is a bug and is refused, so that
 #: no code path can, say, turn a declined attempt into a payment or post one twice.
-TRANSITIONS = {
-    S.CREATED: {S.SENT, S.FAILED},
+ATTEMPT_TRANSITIONS = {
+    S.CREATED: {S.SENT, S.FAILED, S.SKIPPED},
     S.SENT: {S.APPROVED, S.DECLINED, S.UNKNOWN, S.FAILED},
     S.UNKNOWN: {S.APPROVED, S.DECLINED, S.FAILED},
     S.APPROVED: {S.POSTED, S.POST_PENDING},
     S.POST_PENDING: {S.POSTED},
-    S.POSTED: set(),
+    S.POSTED: {S.VOIDED},
     S.DECLINED: set(),
     S.FAILED: set(),
+    S.SKIPPED: set(),
+    S.VOIDED: set(),
+}
+
+
+class RefundStatus(TextEnum):
+    """Where a refund or void stands; the same journey as an attempt's."""
+
+    #: Written and committed, the gateway not yet called.
+    CREATED = "created"
+    #: The VOID or CREDIT is on its way.
+    SENT = "sent"
+    #: No clear answer; settled by ENQ, never by a second VOID or CREDIT.
+    UNKNOWN = "unknown"
+    #: The gateway approved; not yet reflected in Splynx.
+    APPROVED = "approved"
+    #: Approved; reflecting it in Splynx failed and is retried.
+    POST_PENDING = "post_pending"
+    #: Approved and reflected in Splynx (final).
+    POSTED = "posted"
+    #: The gateway refused (final).
+    DECLINED = "declined"
+    #: Nothing was given back: never sent, or the gateway has no record of it (final).
+    FAILED = "failed"
+
+    @property
+    def final(self):
+        return self in (RefundStatus.POSTED, RefundStatus.DECLINED, RefundStatus.FAILED)
+
+    @property
+    def gave_money_back(self):
+        return self in (RefundStatus.APPROVED, RefundStatus.POST_PENDING, RefundStatus.POSTED)
+
+
+R = RefundStatus
+REFUND_TRANSITIONS = {
+    R.CREATED: {R.SENT, R.FAILED},
+    R.SENT: {R.APPROVED, R.DECLINED, R.UNKNOWN, R.FAILED},
+    R.UNKNOWN: {R.APPROVED, R.DECLINED, R.FAILED},
+    R.APPROVED: {R.POSTED, R.POST_PENDING},
+    R.POST_PENDING: {R.POSTED},
+    R.POSTED: set(),
+    R.DECLINED: set(),
+    R.FAILED: set(),
 }
 
 
 class InvalidTransition(RuntimeError):
-    """A status change the journal does not allow."""
+    """A status change the transition table does not allow (a bug, never user input)."""
 
 
-class AttemptKind(str, enum.Enum):
+def next_status(table, current, wanted):
+    """``wanted`` if ``table`` allows ``current`` → ``wanted``; raises InvalidTransition."""
+    if wanted not in table[current]:
+        raise InvalidTransition(f"{current.value} → {wanted.value}")
+    return wanted
+
+
+def compare_and_set(session, row, wanted, note=None, **fields):
+    """Move ``row`` (an attempt or a refund) from the status it was read with to ``wanted``.
+
+    One conditional UPDATE (``WHERE id = … AND status = <as read>``) is the whole decision:
+    of several processes moving the same row at once exactly one changes it; the others get
+    False and must re-read the row and act on what it is now. The move is checked against
+    the row's transition table, ``fields`` are written with it, the lock key is released
+    when the new status no longer holds the document, and the move is recorded as an event.
+    Returns True when this call made the move. The caller commits.
+    """
+    model = type(row)
+    wanted = model.status.type.enum_class(wanted)
+    next_status(model.TRANSITIONS, row.status, wanted)
+    values = dict(fields, status=wanted, updated_at=utcnow())
+    if not model.holds_lock(wanted):
+        values["lock_key"] = None
+    moved = session.execute(
+        update(model).where(model.id == row.id, model.status == row.status).values(**values)
+        .execution_options(synchronize_session=False)).rowcount == 1
+    if moved:
+        session.add(model.Event(owner_id=row.id, from_status=row.status.value,
+                                to_status=wanted.value, note=(note or "")[:255] or None))
+    return moved
+
+
+def write_fields(session, row, **fields):
+    """Write ``fields`` of ``row`` without a status move (e.g. the last ENQ error)."""
+    model = type(row)
+    session.execute(update(model).where(model.id == row.id)
+                    .values(**fields, updated_at=utcnow())
+                    .execution_options(synchronize_session=False))
+
+
+class AttemptKind(TextEnum):
     """What an attempt pays."""
 
     INVOICE = "invoice"
     PROFORMA = "proforma"
     REFILL = "refill"
+    #: The customer's whole outstanding balance (an autopay schedule in balance mode): a
+    #: payment linked to no document, which Splynx spreads over the unpaid invoices.
+    BALANCE = "balance"
 
+
+class Channel(TextEnum):
+    """Where an attempt was started."""
+
+    #: The customer portal (logged in).
+    PORTAL = "portal"
+    #: A direct pay link, without logging in.
+    DIRECT = "direct"
+    #: Staff paying a customer's invoice from Splynx's admin pages.
+    ADMIN = "admin"
+    #: A charge run's worker.
+    CHARGE_RUN = "charge_run"
+
+
+class GatewayMode(TextEnum):
+    """Which IPpay endpoint a terminal is on (config.GATEWAY_URLS); ``custom`` is the one
+    endpoint root may name in config.ini."""
+
+    TEST = "test"
+    LIVE = "live"
+    CUSTOM = "custom"
+
+
+# --- cards and the payment journal --------------------------------------------------------
 
 class Card(Base):
     """A customer's saved card: a gateway token and what may be shown of the card."""
@@ -89,12 +247,19 @@ class Card(Base):
     id = Column(Integer, primary_key=True)
     customer_id = Column(Integer, nullable=False, index=True)
     token = Column(String(32), nullable=False)
+    #: The terminal that made the token: the only one it is charged on.
+    terminal_id = Column(String(32))
+    gateway_mode = Column(EnumColumn(GatewayMode, 8))
     brand = Column(String(20), nullable=False)
     last4 = Column(String(4), nullable=False)
     exp_month = Column(Integer, nullable=False)
     exp_year = Column(Integer, nullable=False)
     holder_name = Column(String(100), nullable=False)
     is_default = Column(Boolean, nullable=False, default=False)
+    #: "Use for automatic payments": on for the default card unless the customer says no.
+    autopay = Column(Boolean, nullable=False, default=False)
+    #: Hard declines of automatic payments in a row; autopay stops at the module's limit.
+    hard_declines = Column(Integer, nullable=False, default=0)
     created_at = Column(DateTime, nullable=False, default=utcnow)
 
     @property
@@ -115,26 +280,35 @@ class PaymentAttempt(Base):
 
     __tablename__ = "payment_attempts"
 
+    TRANSITIONS = ATTEMPT_TRANSITIONS
+
     id = Column(Integer, primary_key=True)
     #: Our IPpay TransactionID, committed before the request leaves (invariant 1).
     transaction_id = Column(String(18), nullable=False, unique=True)
-    kind = Column(String(16), nullable=False)
-    status = Column(String(16), nullable=False, default=S.CREATED.value, index=True)
-    #: ``invoice:<id>``, ``proforma:<id>`` or ``refill:<customer>`` while the attempt is not
-    #: final, NULL after. A unique index on it lets the database, not timing, refuse a second
-    #: attempt on the same document (invariant 3); every database allows many NULLs.
+    kind = Column(EnumColumn(AttemptKind), nullable=False)
+    status = Column(EnumColumn(AttemptStatus), nullable=False, default=S.CREATED, index=True)
+    #: ``invoice:<id>``, ``proforma:<id>`` or ``refill:<customer>`` while the attempt holds
+    #: its document, NULL after. A unique index on it lets the database, not timing, refuse
+    #: a second attempt on the same document (invariant 3); every database allows many NULLs.
     lock_key = Column(String(40), unique=True)
-    #: Set from a form's one-time key, so a resubmitted form finds its attempt instead of
-    #: starting another.
+    #: Makes a request idempotent (invariant 6): ``form:<nonce>`` from a server-issued
+    #: form key (services/request_keys.py), or an internal key such as ``run-item:<id>``.
     request_key = Column(String(64), unique=True)
-    channel = Column(String(16), nullable=False)
+    channel = Column(EnumColumn(Channel), nullable=False)
     customer_id = Column(Integer, nullable=False, index=True)
+    #: The customer's Splynx partner when the attempt was opened (its settings applied).
+    partner_id = Column(Integer)
     invoice_id = Column(Integer)
     proforma_id = Column(Integer)
     document_number = Column(String(40))
     amount_cents = Column(BigInteger, nullable=False)
     origin = Column(String(16), nullable=False, default="INTERNET")
+    #: The terminal (and endpoint) the attempt is sent on; ENQ asks the same one.
+    terminal_id = Column(String(32))
+    gateway_mode = Column(EnumColumn(GatewayMode, 8))
     card_id = Column(Integer, ForeignKey("cards.id", ondelete="SET NULL"))
+    #: The saved card's token, or (a card typed in for this payment) the token the SALE
+    #: returned; NULL until then. Never a card number.
     token = Column(String(32))
     card_brand = Column(String(20))
     card_last4 = Column(String(4))
@@ -160,23 +334,23 @@ class PaymentAttempt(Base):
                       Index("ix_payment_attempts_created_at", "created_at"),
                       Index("ix_payment_attempts_statement", "status", "statement_record_id"))
 
-    @property
-    def state(self):
-        return AttemptStatus(self.status)
+    @staticmethod
+    def holds_lock(status):
+        return AttemptStatus(status).holds_document
 
     @property
     def masked_card(self):
         return f"{self.card_brand} •••• {self.card_last4}" if self.card_last4 else ""
 
-    def move_to(self, status, note=None):
-        """Change status along :data:`TRANSITIONS`, recording the move as an event."""
-        status = AttemptStatus(status)
-        if status not in TRANSITIONS[self.state]:
-            raise InvalidTransition(f"attempt {self.transaction_id}: {self.status} → {status.value}")
-        self.events.append(AttemptEvent(from_status=self.status, to_status=status.value, note=note))
-        self.status = status.value
-        if not status.holds_document:
-            self.lock_key = None
+    @property
+    def document_kind(self):
+        """``invoice`` / ``proforma`` for document payments, None for refills and balances."""
+        return None if self.kind in (AttemptKind.REFILL, AttemptKind.BALANCE) \
+            else self.kind.value
+
+    @property
+    def document_id(self):
+        return self.invoice_id if self.kind == AttemptKind.INVOICE else self.proforma_id
 
 
 class AttemptEvent(Base):
@@ -194,10 +368,16 @@ class AttemptEvent(Base):
 
     attempt = relationship(PaymentAttempt, back_populates="events")
 
+    def __init__(self, owner_id=None, **fields):
+        super().__init__(attempt_id=owner_id, **fields)
 
-# --- staff side: charge runs, refunds and voids, the staff audit trail (migration 0002) ------
 
-class RunState(str, enum.Enum):
+PaymentAttempt.Event = AttemptEvent
+
+
+# --- staff side: charge runs, refunds and voids, the staff audit trail ----------------------
+
+class RunState(TextEnum):
     """Where a charge run stands."""
 
     #: Confirmed by staff, waiting for a worker.
@@ -212,10 +392,10 @@ class RunState(str, enum.Enum):
     CANCELLED = "cancelled"
 
 
-ACTIVE_RUN_STATES = (RunState.QUEUED.value, RunState.EXPANDING.value, RunState.RUNNING.value)
+ACTIVE_RUN_STATES = (RunState.QUEUED, RunState.EXPANDING, RunState.RUNNING)
 
 
-class ItemStatus(str, enum.Enum):
+class ItemStatus(TextEnum):
     """Where one invoice of a charge run stands."""
 
     QUEUED = "queued"
@@ -232,7 +412,7 @@ class ItemStatus(str, enum.Enum):
     SKIPPED = "skipped"
 
 
-OPEN_ITEM_STATUSES = (ItemStatus.QUEUED.value, ItemStatus.CLAIMED.value, ItemStatus.PENDING.value)
+OPEN_ITEM_STATUSES = (ItemStatus.QUEUED, ItemStatus.CLAIMED, ItemStatus.PENDING)
 
 
 class ChargeRun(Base):
@@ -241,7 +421,7 @@ class ChargeRun(Base):
     __tablename__ = "charge_runs"
 
     id = Column(Integer, primary_key=True)
-    state = Column(String(16), nullable=False, default=RunState.QUEUED.value, index=True)
+    state = Column(EnumColumn(RunState), nullable=False, default=RunState.QUEUED, index=True)
     #: Same period and filters while the run is active; the unique index refuses a second
     #: run started by a double click or by another member of staff at the same moment.
     active_key = Column(String(64), unique=True)
@@ -250,7 +430,14 @@ class ChargeRun(Base):
     #: JSON: customer_ids, partner_id, min_total_cents, max_total_cents, invoice_ids (reruns).
     filters = Column(Text, nullable=False, default="{}")
     parent_run_id = Column(Integer, ForeignKey("charge_runs.id", ondelete="SET NULL"))
+    #: ``web``, ``cli``, ``rerun``, ``auto`` (an autopay schedule) or ``retry``.
     source = Column(String(16), nullable=False, default="web")
+    #: ``<schedule>:<day>`` of an automatic run: unique, so a schedule runs once a day
+    #: however many workers, hosts or timers try (services/autopay.py).
+    schedule_key = Column(String(80), unique=True)
+    #: ``due``: each invoice's amount due; ``balance``: each customer's whole outstanding
+    #: balance (Splynx's two kinds of charge handler).
+    mode = Column(String(8), nullable=False, default="due")
     admin_id = Column(Integer)
     preview_invoices = Column(Integer, nullable=False, default=0)
     preview_total_cents = Column(BigInteger, nullable=False, default=0)
@@ -273,12 +460,18 @@ class ChargeItem(Base):
 
     id = Column(Integer, primary_key=True)
     run_id = Column(Integer, ForeignKey("charge_runs.id", ondelete="CASCADE"), nullable=False)
-    invoice_id = Column(Integer, nullable=False)
+    #: ``invoice:<id>`` or ``balance:<customer>``: what the item charges, once per run.
+    target_key = Column(String(40), nullable=False)
+    #: NULL for a balance item.
+    invoice_id = Column(Integer)
+    #: The card to charge when the run chose one (a retry on another card); else the
+    #: customer's card for automatic payments.
+    card_id = Column(Integer)
     invoice_number = Column(String(40))
     customer_id = Column(Integer, nullable=False)
     customer_name = Column(String(100))
     amount_cents = Column(BigInteger, nullable=False)
-    status = Column(String(16), nullable=False, default=ItemStatus.QUEUED.value)
+    status = Column(EnumColumn(ItemStatus), nullable=False, default=ItemStatus.QUEUED)
     claim_token = Column(String(64))
     claimed_at = Column(DateTime)
     attempt_id = Column(Integer, ForeignKey("payment_attempts.id", ondelete="SET NULL"))
@@ -292,6 +485,7 @@ class ChargeItem(Base):
 
     __table_args__ = (
         UniqueConstraint("run_id", "invoice_id", name="uq_charge_items_run_invoice"),
+        UniqueConstraint("run_id", "target_key", name="uq_charge_items_run_target"),
         Index("ix_charge_items_run_status", "run_id", "status"),
     )
 
@@ -308,21 +502,13 @@ class ChargeWorker(Base):
     heartbeat_at = Column(DateTime, nullable=False, default=utcnow)
 
 
-class RefundStatus(str, enum.Enum):
-    """Where a refund or void stands; the same shape as an attempt's journey."""
+class RefundKind(TextEnum):
+    """How money is given back."""
 
-    CREATED = "created"
-    SENT = "sent"
-    UNKNOWN = "unknown"
-    APPROVED = "approved"
-    POST_PENDING = "post_pending"
-    POSTED = "posted"
-    DECLINED = "declined"
-    FAILED = "failed"
-
-    @property
-    def final(self):
-        return self in (RefundStatus.POSTED, RefundStatus.DECLINED, RefundStatus.FAILED)
+    #: IPpay VOID the same day, before settlement: no money moved.
+    VOID = "void"
+    #: IPpay CREDIT linked to the sale, full or partial, after settlement.
+    REFUND = "refund"
 
 
 class Refund(Base):
@@ -334,11 +520,13 @@ class Refund(Base):
 
     __tablename__ = "refunds"
 
+    TRANSITIONS = REFUND_TRANSITIONS
+
     id = Column(Integer, primary_key=True)
     attempt_id = Column(Integer, ForeignKey("payment_attempts.id", ondelete="CASCADE"),
                         nullable=False, index=True)
-    kind = Column(String(8), nullable=False)  # "void" | "refund"
-    status = Column(String(16), nullable=False, default=RefundStatus.CREATED.value)
+    kind = Column(EnumColumn(RefundKind, 8), nullable=False)
+    status = Column(EnumColumn(RefundStatus), nullable=False, default=R.CREATED)
     lock_key = Column(String(40), unique=True)
     amount_cents = Column(BigInteger, nullable=False)
     action_code = Column(String(4))
@@ -354,9 +542,31 @@ class Refund(Base):
     created_at = Column(DateTime, nullable=False, default=utcnow)
     updated_at = Column(DateTime, nullable=False, default=utcnow, onupdate=utcnow)
 
-    @property
-    def state(self):
-        return RefundStatus(self.status)
+    events = relationship("RefundEvent", order_by="RefundEvent.id")
+
+    @staticmethod
+    def holds_lock(status):
+        return not RefundStatus(status).final
+
+
+class RefundEvent(Base):
+    """The history of a refund or void: every status change, when, and why."""
+
+    __tablename__ = "refund_events"
+
+    id = Column(Integer, primary_key=True)
+    refund_id = Column(Integer, ForeignKey("refunds.id", ondelete="CASCADE"), nullable=False,
+                       index=True)
+    at = Column(DateTime, nullable=False, default=utcnow)
+    from_status = Column(String(16))
+    to_status = Column(String(16), nullable=False)
+    note = Column(String(255))
+
+    def __init__(self, owner_id=None, **fields):
+        super().__init__(refund_id=owner_id, **fields)
+
+
+Refund.Event = RefundEvent
 
 
 class StaffAction(Base):
@@ -370,3 +580,177 @@ class StaffAction(Base):
     target = Column(String(64))
     detail = Column(Text)
     at = Column(DateTime, nullable=False, default=utcnow)
+
+
+# --- card-testing defences and settings changes (migration 0004) ----------------------------
+
+class TrialOutcome(TextEnum):
+    """What became of one try of a card typed in (services/limits.py)."""
+
+    #: Let through; the gateway's answer is not recorded yet.
+    ALLOWED = "allowed"
+    #: Refused by a limit before the gateway heard of it.
+    BLOCKED = "blocked"
+    APPROVED = "approved"
+    DECLINED = "declined"
+    #: Nothing was learnt (gateway unreachable, unknown outcome).
+    ERROR = "error"
+
+
+class CardTrial(Base):
+    """One try of a card typed in (to save it or pay with it), counted by the card-testing
+    limits of every process and host sharing the database; blocked tries are kept for staff."""
+
+    __tablename__ = "card_trials"
+
+    id = Column(Integer, primary_key=True)
+    at = Column(DateTime, nullable=False, default=utcnow)
+    #: The customer it was for (the document's customer on a direct link).
+    customer_id = Column(Integer)
+    #: ``invoice:<id>`` / ``proforma:<id>`` for tries through a direct pay link.
+    link_key = Column(String(40))
+    #: A hash of the client's address (never the address itself; services/limits.py).
+    client_key = Column(String(64))
+    purpose = Column(String(8), nullable=False)  # "save" | "pay"
+    outcome = Column(EnumColumn(TrialOutcome), nullable=False, default=TrialOutcome.ALLOWED)
+    #: The limit that blocked it, in staff words.
+    reason = Column(String(255))
+    card_last4 = Column(String(4))
+    #: The AUTHONLY that verified a card being saved (committed before it was sent).
+    transaction_id = Column(String(18))
+
+    __table_args__ = (Index("ix_card_trials_customer_at", "customer_id", "at"),
+                      Index("ix_card_trials_link_at", "link_key", "at"),
+                      Index("ix_card_trials_client_at", "client_key", "at"),
+                      Index("ix_card_trials_outcome_at", "outcome", "at"))
+
+
+class SettingsStamp(Base):
+    """A version number bumped whenever the add-on changes its module settings, so every
+    process (and host) sees a change at its next request instead of after a cache timeout."""
+
+    __tablename__ = "settings_stamp"
+
+    id = Column(Integer, primary_key=True)
+    version = Column(Integer, nullable=False, default=0)
+    changed_at = Column(DateTime, nullable=False, default=utcnow)
+
+
+# --- collections: autopay, dunning, messages, reconciliation (migration 0005) ---------------
+
+class CustomerPrefs(Base):
+    """What a customer chose about automatic payments (the portal's Credit card page)."""
+
+    __tablename__ = "customer_prefs"
+
+    customer_id = Column(Integer, primary_key=True, autoincrement=False)
+    #: False: the customer opted out of automatic payments altogether.
+    autopay = Column(Boolean, nullable=False, default=True)
+    #: A reminder e-mail before each automatic charge.
+    reminders = Column(Boolean, nullable=False, default=False)
+    updated_at = Column(DateTime, nullable=False, default=utcnow, onupdate=utcnow)
+
+
+class CaseState(TextEnum):
+    """Where the collection of one invoice stands (services/dunning.py)."""
+
+    #: Declined softly; tried again on ``next_try_on``.
+    OPEN = "open"
+    #: Paid (by a retry, or by any channel meanwhile).
+    PAID = "paid"
+    #: The decline policy gave up: tries used up, a hard decline with no other card, or the
+    #: customer opted out.
+    STOPPED = "stopped"
+
+
+class CollectionCase(Base):
+    """The automatic collection of one invoice after a decline: its tries and next retry."""
+
+    __tablename__ = "collection_cases"
+
+    id = Column(Integer, primary_key=True)
+    invoice_id = Column(Integer, nullable=False, unique=True)
+    customer_id = Column(Integer, nullable=False)
+    schedule_id = Column(String(40))
+    state = Column(EnumColumn(CaseState, 8), nullable=False, default=CaseState.OPEN)
+    #: Automatic charges tried so far (the first one included).
+    tries = Column(Integer, nullable=False, default=0)
+    first_try_on = Column(Date, nullable=False)
+    last_try_on = Column(Date)
+    next_try_on = Column(Date)
+    last_code = Column(String(4))
+    #: ``hard`` or ``soft`` (ippay.codes), of the last decline.
+    last_category = Column(String(8))
+    #: Ids of the customer's cards never to try again for it (hard declines), comma-separated.
+    excluded_cards = Column(String(255), nullable=False, default="")
+    amount_cents = Column(BigInteger, nullable=False)
+    #: What a retry (not the first try) collected: the money recovered.
+    recovered_cents = Column(BigInteger, nullable=False, default=0)
+    reason = Column(String(255))
+    updated_at = Column(DateTime, nullable=False, default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (Index("ix_collection_cases_next", "state", "next_try_on"),)
+
+    @property
+    def excluded(self):
+        return {int(x) for x in self.excluded_cards.split(",") if x}
+
+
+class MessageStatus(TextEnum):
+    """Where an e-mail of the outbox stands (services/notices.py)."""
+
+    QUEUED = "queued"
+    SENT = "sent"
+    #: Refused for good (a bad address), or too many tries: kept for staff to see.
+    FAILED = "failed"
+
+
+class OutboxMessage(Base):
+    """One e-mail, written once per purpose and object (the unique key), sent by the
+    worker's pass; kept when mail is down and tried again. Never holds a card number."""
+
+    __tablename__ = "outbox"
+
+    id = Column(Integer, primary_key=True)
+    #: ``decline``, ``expiring``, ``receipt``, ``card_added``, ``card_removed``,
+    #: ``reminder``, ``run_summary``, ``autopay_stopped`` …
+    purpose = Column(String(32), nullable=False)
+    #: What it is about, e.g. ``attempt:42`` or ``card:7:2026-12``: one message per both.
+    object_key = Column(String(80), nullable=False)
+    recipient = Column(String(255), nullable=False)
+    #: The From and Reply-To headers, decided when the message is queued (the customer's
+    #: partner's company e-mail, or ``[mail] from`` / ``reply_to``).
+    sender = Column(String(255), nullable=False, default="")
+    reply_to = Column(String(255))
+    language = Column(String(8), nullable=False, default="en")
+    subject = Column(String(255), nullable=False)
+    body_text = Column(Text, nullable=False)
+    body_html = Column(Text)
+    status = Column(EnumColumn(MessageStatus, 8), nullable=False, default=MessageStatus.QUEUED)
+    tries = Column(Integer, nullable=False, default=0)
+    next_try_at = Column(DateTime, nullable=False, default=utcnow)
+    last_error = Column(Text)
+    created_at = Column(DateTime, nullable=False, default=utcnow)
+    sent_at = Column(DateTime)
+
+    __table_args__ = (UniqueConstraint("purpose", "object_key", name="uq_outbox_purpose_object"),
+                      Index("ix_outbox_due", "status", "next_try_at"))
+
+
+class ReconcileFinding(Base):
+    """Something the daily three-way reconciliation found (services/reconciliation.py):
+    repaired, or listed for staff until it is resolved."""
+
+    __tablename__ = "reconcile_findings"
+
+    id = Column(Integer, primary_key=True)
+    found_on = Column(Date, nullable=False)
+    #: ``missing_payment``, ``orphan_payment``, ``amount_mismatch``, ``unsettled`` …
+    kind = Column(String(24), nullable=False)
+    #: What it is about, so a finding seen again on another day is one row.
+    finding_key = Column(String(80), nullable=False, unique=True)
+    attempt_id = Column(Integer)
+    splynx_payment_id = Column(Integer)
+    detail = Column(String(255), nullable=False)
+    repaired = Column(Boolean, nullable=False, default=False)
+    resolved_at = Column(DateTime)

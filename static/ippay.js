@@ -79,3 +79,34 @@
     }
   });
 })();
+
+// Staff pages (docs/staff.md): selects that show at once what they choose (a "Show" button
+// does the same without JavaScript), and Copy buttons beside the pay links.
+(function () {
+  "use strict";
+  document.querySelectorAll("select[data-autosubmit]").forEach(function (select) {
+    select.addEventListener("change", function () { select.form.submit(); });
+  });
+  document.querySelectorAll("[data-copy]").forEach(function (button) {
+    var field = document.getElementById(button.getAttribute("data-copy"));
+    var said = document.getElementById(field.id + "-copied");
+    button.hidden = false;
+    button.addEventListener("click", function () {
+      function done(ok) {
+        if (said) { said.textContent = ok ? "Copied." : "Select the link and copy it (Ctrl+C)."; }
+      }
+      field.focus();
+      field.select();
+      if (navigator.clipboard && window.isSecureContext) {
+        navigator.clipboard.writeText(field.value).then(function () { done(true); },
+          function () { done(document.execCommand && document.execCommand("copy")); });
+      } else {
+        done(document.execCommand && document.execCommand("copy"));
+      }
+    });
+  });
+  // A plot wider than a phone scrolls inside its box: show its latest days first.
+  document.querySelectorAll("figure.chart").forEach(function (figure) {
+    figure.scrollLeft = figure.scrollWidth;
+  });
+})();

@@ -59,14 +59,23 @@ def splynx_emu():
 # --- databases ---------------------------------------------------------------------------
 
 def _server_database(kind):
-    """Create an empty database on the loopback MariaDB or PostgreSQL; return (url, drop)."""
+    """Create an empty database on the MariaDB or PostgreSQL server the run was given
+    (``IPPAY_TEST_MARIADB_URL`` / ``IPPAY_TEST_POSTGRESQL_URL``, admin URLs that
+    .ci/test-databases.py sets; default: the loopback servers); return (url, drop)."""
+    import os
     import uuid
+
+    from sqlalchemy.engine import make_url
 
     name = f"ippay_test_{uuid.uuid4().hex[:10]}"
     if kind == "mariadb":
         import pymysql
 
-        admin = pymysql.connect(host="127.0.0.1", user="root", password="", autocommit=True)
+        admin_url = make_url(os.environ.get("IPPAY_TEST_MARIADB_URL")
+                             or "mysql+pymysql://root@127.0.0.1:3306")
+        admin = pymysql.connect(host=admin_url.host, port=admin_url.port or 3306,
+                                user=admin_url.username or "root",
+                                password=admin_url.password or "", autocommit=True)
         with admin.cursor() as cursor:
             cursor.execute(f"CREATE DATABASE {name} CHARACTER SET utf8mb4")
 
@@ -75,10 +84,15 @@ def _server_database(kind):
                 cursor.execute(f"DROP DATABASE IF EXISTS {name}")
             admin.close()
 
-        return f"mysql+pymysql://root@127.0.0.1:3306/{name}?charset=utf8mb4", drop
+        return admin_url.set(database=name, query={"charset": "utf8mb4"}).render_as_string(
+            hide_password=False), drop
     import psycopg2
 
-    admin = psycopg2.connect(host="127.0.0.1", user="postgres", dbname="postgres")
+    admin_url = make_url(os.environ.get("IPPAY_TEST_POSTGRESQL_URL")
+                         or "postgresql+psycopg2://postgres@127.0.0.1:5432")
+    admin = psycopg2.connect(host=admin_url.host, port=admin_url.port or 5432,
+                             user=admin_url.username or "postgres",
+                             password=admin_url.password or "", dbname="postgres")
     admin.autocommit = True
     with admin.cursor() as cursor:
         cursor.execute(f"CREATE DATABASE {name}")
@@ -88,7 +102,7 @@ def _server_database(kind):
             cursor.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         admin.close()
 
-    return f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}", drop
+    return admin_url.set(database=name).render_as_string(hide_password=False), drop
 
 
 def make_database(kind, tmp_path):

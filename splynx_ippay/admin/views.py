@@ -1,26 +1,77 @@
 """Views of the staff pages. Every one needs a Splynx administrator session
-(:func:`~splynx_ippay.identity.admin_required`); every action is recorded with the
-administrator's id (services/audit.py)."""
+(:func:`~splynx_ippay.identity.admin_required`); settings, void and refund also need an
+allowed Splynx role. Every action is recorded with the administrator's id (services/audit.py).
+Views call services only.
+
+Every action that moves money is asked twice: the first POST renders a confirmation step
+(what will happen, to whom, how much) whose "Yes" button sends the same form again with
+``confirm=yes``; only that second POST acts. It needs no JavaScript, and the server is what
+checks it. A charge run's confirmation is its preview: the Confirm button carries the count
+and total previewed, and a run starts only if they are still what Splynx says.
+"""
 
 import csv
 import io
-import json
 
 from flask import (Response, abort, current_app, flash, jsonify, redirect, render_template,
                    request, stream_with_context, url_for)
 
 from ..identity import admin_required
 from ..ippay import GatewayError
-from ..models import AttemptStatus, ItemStatus
-from ..money import AmountError, format_cents, parse_amount
-from ..services import audit, charging, refunds
-from ..services import staff_settings as ss
+from ..messages import UserError
+from ..models import Channel, RefundKind
+from ..money import format_cents
+from ..services import audit, cards as card_service, documents, journal, limits, payments
+from ..services import refunds, request_keys, transactions as transaction_log
+from ..services.charge_runs import runs as charge_runs, selection
+from ..services.settings import CONCURRENCY_RANGE, PARTNER_KEYS
 from ..splynx import SplynxError
 from . import bp
+from .forms import (GATEWAY_MODES, LIMIT_FIELDS, ChargeForm, PartnerSettingsForm, RefundForm,
+                    SettingsForm, TransactionFilterForm, VoidForm, partner_data, settings_data)
+
+#: Rows per page of the long lists.
+PAGE_SIZE = 100
+MAX_PAGE = 10_000
+#: Where a customer is in Splynx's admin pages.
+CUSTOMER_PAGE = "/admin/customers/view?id={id}"
 
 
-def _addon():
+def _ctx():
     return current_app.extensions["splynx_ippay"]
+
+
+def _directory():
+    return current_app.extensions["splynx_ippay_directory"]
+
+
+def _page():
+    return min(MAX_PAGE, max(1, request.args.get("page", 1, type=int)))
+
+
+def _confirmed():
+    """True on the second POST of a money action (the confirmation's "Yes")."""
+    return request.form.get("confirm") == "yes"
+
+
+def _names(customers=(), admins=()):
+    """``(customer names, administrator names)``: ``{id: Name}`` each, ``#id`` where Splynx
+    did not say in time."""
+    ctx, directory = _ctx(), _directory()
+    return (directory.customers(ctx, customers) if customers else {},
+            directory.administrators(ctx, admins) if admins else {})
+
+
+@bp.app_template_global()
+def customer_url(customer_id):
+    """The customer's page in Splynx's admin area."""
+    return CUSTOMER_PAGE.format(id=int(customer_id))
+
+
+def _confirm_page(*, title, rows, question, yes, action, back, hidden=(), modal=False):
+    """The confirmation step of a money action (see the module's docstring)."""
+    return render_template("admin/confirm.html", title=title, rows=rows, question=question,
+                           yes=yes, action=action, back=back, hidden=list(hidden), modal=modal)
 
 
 @bp.route("/")
@@ -31,245 +82,330 @@ def index(admin_id):
 
 # --- module settings --------------------------------------------------------------------
 
-def _status(addon):
-    """Whether Splynx and the gateway answer, for the settings page."""
-    status = {}
+def _gateway_status(ctx, partner_settings=None):
+    """(ok, words, (url, terminal)) of the gateway a partner (default: the default) uses
+    now: a PING of its terminal."""
+    config = ctx.module_settings.current()
     try:
-        addon.splynx.check_api()
-        status["splynx"] = (True, "Splynx answers and accepts the add-on's API key.")
-    except SplynxError as exc:
-        status["splynx"] = (False, f"Splynx does not answer as it should: {exc}")
-    status["gateway"] = _ping(addon)
-    return status
-
-
-def _ping(addon, url=None, terminal=None):
-    client = None
-    try:
-        client = addon.gateway.current() if url is None else _client_for(addon, url, terminal)
+        terminal = ctx.gateways.terminal_for(partner_settings or config.default, config.read_ok)
+        client = ctx.gateways.client(terminal)
         result = client.ping()
     except GatewayError as exc:
-        return False, f"The gateway did not answer: {exc}"
-    except Exception as exc:  # noqa: BLE001 - shown to staff, never raised
-        return False, f"The gateway could not be asked: {exc}"
-    finally:
-        if url is not None and client is not None:
-            client.close()
+        return False, f"The gateway did not answer: {exc}", None
+    where = (client.url, terminal.terminal_id)
     if result.approved:
-        return True, f"The gateway answers PING for terminal {client.terminal_id}."
-    return False, (f"The gateway refused terminal {client.terminal_id}: {result.action_code} "
-                   f"{result.response_text} {result.err_msg or ''}".strip())
+        return True, f"The gateway answers PING for terminal {terminal.terminal_id}.", where
+    return False, (f"The gateway refused terminal {terminal.terminal_id}: {result.action_code} "
+                   f"{result.response_text} {result.err_msg or ''}".strip()), where
 
 
-def _client_for(addon, url, terminal):
-    from ..ippay import IPpayClient
-
-    return IPpayClient(url, terminal, connect_timeout=addon.settings["IPPAY_CONNECT_TIMEOUT"],
-                       read_timeout=min(15.0, addon.settings["IPPAY_READ_TIMEOUT"]))
-
-
-def _payment_methods(addon):
+def _splynx_status(ctx):
     try:
-        return [m for m in addon.splynx.list_payment_methods()]
+        ctx.splynx.check_api()
+        return True, "Splynx answers and accepts the add-on's API key."
+    except SplynxError as exc:
+        return False, f"Splynx does not answer as it should: {exc}"
+
+
+def _choices(ctx, form):
+    """Fill the selects from Splynx; False when Splynx could not be read."""
+    account = getattr(form, "payment_account_id", None)
+    try:
+        methods = ctx.splynx.list_payment_methods()
+        accounts = ctx.splynx.list_payment_account_definitions() if account else []
     except SplynxError:
-        return None
+        form.payment_method_id.choices = [(form.payment_method_id.data or 0,
+                                           "(Splynx is not answering)")]
+        if account:
+            account.choices = [(account.data or 0, "(Splynx is not answering)")]
+        return False
+    form.payment_method_id.choices = [(m.id, m.name) for m in methods if m.is_active]
+    if account:
+        account.choices = [(0, "(do not show saved cards in Splynx)")] + [
+            (a.id, a.title) for a in accounts]
+    return True
+
+
+def _settings_partner(ctx):
+    """``(partner id or None, {id: Name} of every partner or None)`` of the settings page."""
+    partners = _directory().partners(ctx)
+    partner_id = request.args.get("partner", type=int) or None
+    if partner_id is not None and not 0 < partner_id < 2**31:
+        abort(404)
+    if partner_id is not None and partners is not None and partner_id not in partners:
+        abort(404)
+    return partner_id, partners
 
 
 @bp.route("/settings", methods=["GET", "POST"])
-@admin_required
+@admin_required(allowed_role=True)
 def settings(admin_id):
-    addon = _addon()
-    methods = _payment_methods(addon)
-    errors, saved = {}, False
-    if request.method == "POST":
-        form = {k: request.form.get(k, "") for k in (
-            "terminal_id", "gateway_mode", "gateway_url", "payment_method_id",
-            "payment_account_id", "statement_grouping", "refill_min", "refill_max",
-            "charge_concurrency", "language")}
-        values, errors = ss.validate_form(
-            form, None if methods is None else {m.id for m in methods})
-        if not errors:
-            try:
-                ss.save(addon, values)
-                audit.record(addon, admin_id, "settings_saved", "module config",
-                             **{k: values[k] for k in ss.EDITABLE_KEYS})
-                saved = True
-                flash("Settings saved.", "success")
-                return redirect(url_for("admin.settings"))
-            except SplynxError as exc:
-                errors["_form"] = f"Splynx did not store the settings: {exc}. Nothing was saved."
+    """The module settings: the Default's, or with ``?partner=<id>`` what one Splynx partner
+    sets apart from them (terminal, gateway, payment method: ``per_partner_options``)."""
+    ctx = _ctx()
+    config = ctx.module_settings.current()
+    partner_id, partners = _settings_partner(ctx)
+    own = config.for_partner(partner_id)
+    if partner_id is None:
+        form = SettingsForm(data=None if request.method == "POST" else settings_data(config))
     else:
-        addon.module_settings.invalidate()
-        form = ss.form_defaults(addon.module_settings.get(), addon.settings)
-    url, terminal, source = ss.effective_gateway(addon.module_settings.get(), addon.settings)
-    return render_template("admin/settings.html", form=form, errors=errors, saved=saved,
-                           methods=methods, modes=ss.GATEWAY_MODES, gateway_urls=ss.GATEWAY_URLS,
-                           languages=ss.LANGUAGES, groupings=ss.STATEMENT_GROUPINGS,
-                           status=_status(addon), effective=(url, terminal, source),
-                           concurrency_range=ss.CONCURRENCY_RANGE), 400 if errors else 200
+        form = PartnerSettingsForm(data=None if request.method == "POST" else partner_data(own))
+    splynx_ok = _choices(ctx, form)
+    error = None
+    if request.method == "POST" and form.validate_on_submit():
+        if not splynx_ok:
+            error = "Splynx is not answering, so nothing was saved. Try again in a moment."
+        else:
+            values = form.values()
+            try:
+                ctx.module_settings.save(values, partner_id=partner_id)
+            except SplynxError as exc:
+                error = f"Splynx did not store the settings: {exc}. Nothing was saved."
+            else:
+                target = "module config" + (f", partner {partner_id}" if partner_id else "")
+                audit.record(ctx, admin_id, "settings_saved", target, **values)
+                whose = f" for {partners[partner_id]}" if partner_id and partners else ""
+                flash(f"Settings saved{whose}. Every add-on process uses them from now on.",
+                      "success")
+                return redirect(url_for("admin.settings", partner=partner_id))
+    ok, words, where = _gateway_status(ctx, own)
+    status = {"splynx": _splynx_status(ctx), "gateway": (ok, words)}
+    # Fields of a partner whose stored value is not the Default's are marked, as in Splynx.
+    differs = {key for key in PARTNER_KEYS
+               if partner_id and getattr(own, key) != getattr(config.default, key)}
+    failed = request.method == "POST" and (form.errors or error)
+    return render_template("admin/settings.html", form=form, error=error, status=status,
+                           where=where, custom_url=ctx.gateways.custom_url,
+                           problems=config.problems, modes=GATEWAY_MODES,
+                           limit_fields=LIMIT_FIELDS, concurrency_range=CONCURRENCY_RANGE,
+                           partner_id=partner_id, partners=partners, differs=differs,
+                           own_partners=set(config.partners),
+                           bootstrap_terminal=ctx.settings["IPPAY_TERMINAL_ID"],
+                           default=partner_data(config.default)), 400 if failed else 200
 
 
 @bp.route("/settings/test-gateway", methods=["POST"])
-@admin_required
+@admin_required(allowed_role=True)
 def test_gateway(admin_id):
-    """PING the gateway as typed on the form (before saving), or as saved."""
-    addon = _addon()
-    mode = request.form.get("gateway_mode", "")
-    terminal = (request.form.get("terminal_id") or "").strip()
-    url = None
-    if mode in ss.GATEWAY_URLS:
-        url = ss.GATEWAY_URLS[mode]
-    elif mode == "custom":
-        url = (request.form.get("gateway_url") or "").strip()
-        problem = ss.gateway_url_problem(url)
-        if problem:
-            return jsonify(ok=False, message=problem)
-    if url and not terminal:
-        return jsonify(ok=False, message="Enter the Terminal ID first.")
-    ok, message = _ping(addon, url, terminal) if url else _ping(addon)
-    audit.record(addon, admin_id, "gateway_tested", url or "saved settings", ok=ok)
+    """PING the gateway the add-on is configured to use for the Default or ``?partner=``
+    (never an address from the form)."""
+    ctx = _ctx()
+    partner_id = request.args.get("partner", type=int) or None
+    config = ctx.module_settings.current()
+    ok, message, where = _gateway_status(ctx, config.for_partner(partner_id))
+    audit.record(ctx, admin_id, "gateway_tested", where[0] if where else "configured", ok=ok,
+                 partner=partner_id)
     return jsonify(ok=ok, message=message)
+
+
+@bp.route("/blocked")
+@admin_required
+def blocked(admin_id):
+    """Card tries the card-testing limits refused, newest first."""
+    rows = limits.blocked(_ctx())
+    customers, _ = _names(customers={t.customer_id for t in rows if t.customer_id})
+    return render_template("admin/blocked.html", rows=rows, customers=customers)
 
 
 # --- charge runs ------------------------------------------------------------------------
 
-_FILTER_KEYS = ("date_from", "date_to", "customer_ids", "partner_id", "min_total", "max_total")
+def _charge_form(formdata=None, **kwargs):
+    form = ChargeForm(formdata, **kwargs) if formdata is not None else ChargeForm(**kwargs)
+    form.partner_choices(_directory().partners(_ctx()))
+    return form
+
+
+def _charge_page(form, summary=None, error=None, status=200, **extra):
+    customers = {}
+    if summary and summary.get("without_card"):
+        customers, _ = _names(customers={row["customer_id"] for row in summary["without_card"]})
+    return render_template("admin/charge.html", form=form, preview=summary, error=error,
+                           customers=customers, **extra), status
 
 
 @bp.route("/charge", methods=["GET"])
 @admin_required
 def charge(admin_id):
-    form = {k: request.args.get(k, "") for k in _FILTER_KEYS}
-    return render_template("admin/charge.html", form=form, preview=None, error=None)
+    return _charge_page(_charge_form(request.args, meta={"csrf": False}))
 
 
-def _previewed(addon, form):
-    """(period_from, period_to, filters, summary) of the posted period, or the page that
-    says why there is none."""
+def _previewed(ctx, form):
+    """(summary, None) of the posted period, or (None, the page that says why there is none)."""
+    if not form.validate_on_submit():
+        return None, _charge_page(form, error=_errors_in_words(form), status=400)
     try:
-        period_from, period_to, filters = charging.parse_request(form)
-        return (period_from, period_to, filters,
-                charging.preview(addon, period_from, period_to, filters)), None
-    except charging.PeriodError as exc:
-        return None, (render_template("admin/charge.html", form=form, preview=None,
-                                      error=str(exc)), 400)
+        return selection.preview(ctx, form.date_from.data, form.date_to.data,
+                                 form.filters()), None
     except SplynxError as exc:
-        return None, (render_template("admin/charge.html", form=form, preview=None,
-                                      error=f"Splynx did not answer: {exc}"), 503)
+        return None, _charge_page(form, error=f"Splynx did not answer: {exc}", status=503)
+
+
+def _errors_in_words(form):
+    """Every field error of ``form`` as one sentence list (the first error of each field)."""
+    seen = []
+    for errors in form.errors.values():
+        for error in errors:
+            if error not in seen:
+                seen.append(error)
+    return " ".join(seen) or "Some fields need attention."
+
+
+def _nothing_to_charge(form, summary):
+    if not summary["invoices"]:
+        return (f"There are no unpaid invoices dated {form.date_from.data} to "
+                f"{form.date_to.data}{' matching the filters' if form.filters().as_json() else ''}. "
+                "Nothing to charge; no run was started.")
+    if not summary["chargeable"]:
+        return "None of these customers has a saved card. Nothing to charge; no run was started."
+    return None
 
 
 @bp.route("/charge/preview", methods=["POST"])
 @admin_required
 def charge_preview(admin_id):
-    form = {k: request.form.get(k, "") for k in _FILTER_KEYS}
-    previewed, refusal = _previewed(_addon(), form)
+    form = _charge_form()
+    summary, refusal = _previewed(_ctx(), form)
     if refusal:
         return refusal
-    summary = previewed[3]
-    return render_template("admin/charge.html", form=form, preview=summary,
-                           error=_nothing_to_charge(*previewed))
-
-
-def _nothing_to_charge(period_from, period_to, filters, summary):
-    if not summary["invoices"]:
-        return (f"There are no unpaid invoices dated {period_from} to {period_to}"
-                f"{' matching the filters' if filters else ''}. Nothing to charge; "
-                "no run was started.")
-    if not summary["chargeable"]:
-        return ("None of these customers has a saved card. Nothing to charge; "
-                "no run was started.")
-    return None
+    return _charge_page(form, summary, error=_nothing_to_charge(form, summary))
 
 
 @bp.route("/charge/confirm", methods=["POST"])
 @admin_required
 def charge_confirm(admin_id):
-    addon = _addon()
-    form = {k: request.form.get(k, "") for k in _FILTER_KEYS}
-    previewed, refusal = _previewed(addon, form)
+    """Start the run previewed, if the invoices are still those previewed (count, total)."""
+    ctx = _ctx()
+    form = _charge_form()
+    summary, refusal = _previewed(ctx, form)
     if refusal:
         return refusal
-    period_from, period_to, filters, summary = previewed
     if not summary["chargeable"]:
-        return render_template("admin/charge.html", form=form, preview=summary,
-                               error=_nothing_to_charge(*previewed)), 400
+        return _charge_page(form, summary, error=_nothing_to_charge(form, summary), status=400)
+    expected = (request.form.get("expect_invoices", type=int),
+                request.form.get("expect_cents", type=int))
+    if expected != (summary["chargeable"], summary["chargeable_cents"]):
+        words = ("Check the preview, then confirm the charge." if expected == (None, None) else
+                 "The invoices changed since the preview: check the new preview and confirm "
+                 "again. No run was started.")
+        return _charge_page(form, summary, error=words, status=409)
+    filters = form.filters()
     try:
-        run = charging.create_run(addon, admin_id=admin_id, period_from=period_from,
-                                  period_to=period_to, filters=filters, summary=summary)
-    except charging.RunRefused as exc:
-        return render_template("admin/charge.html", form=form, preview=summary, error=str(exc),
-                               existing=exc.run), 409
-    audit.record(addon, admin_id, "run_started", f"run {run.id}", period_from=period_from,
-                 period_to=period_to, filters=filters, invoices=summary["chargeable"],
-                 total_cents=summary["chargeable_cents"])
+        run = charge_runs.create_run(ctx, admin_id=admin_id, period_from=form.date_from.data,
+                                     period_to=form.date_to.data, filters=filters,
+                                     summary=summary)
+    except charge_runs.RunRefused as exc:
+        return _charge_page(form, summary, error=str(exc), status=409, existing=exc.run)
+    audit.record(ctx, admin_id, "run_started", f"run {run.id}", period_from=run.period_from,
+                 period_to=run.period_to, filters=filters.as_json(),
+                 invoices=summary["chargeable"], total_cents=summary["chargeable_cents"])
     return redirect(url_for("admin.run", run_id=run.id))
 
 
 @bp.route("/runs")
 @admin_required
 def runs(admin_id):
-    addon = _addon()
-    rows = [(run, charging.progress(addon, run.id)) for run in charging.list_runs(addon)]
-    return render_template("admin/runs.html", rows=rows)
+    ctx = _ctx()
+    listed = charge_runs.list_runs(ctx)
+    rows = [(run, charge_runs.progress(ctx, run.id)) for run in listed]
+    _, admins = _names(admins={run.admin_id for run in listed if run.admin_id})
+    return render_template("admin/runs.html", rows=rows, admins=admins,
+                           state_words=charge_runs.STATE_WORDS)
 
 
-@bp.route("/runs/<int:run_id>")
+@bp.route("/runs/<id:run_id>")
 @admin_required
 def run(admin_id, run_id):
-    addon = _addon()
-    the_run = charging.get_run(addon, run_id)
+    ctx = _ctx()
+    the_run = charge_runs.get_run(ctx, run_id)
     if the_run is None:
         abort(404)
-    status = request.args.get("status") or None
-    page = max(1, request.args.get("page", 1, type=int))
+    show = request.args.get("status") or None
+    if show not in charge_runs.ITEM_FILTERS:
+        show = None
+    page = _page()
     size = 200
-    rows = charging.items(addon, run_id, status=status, offset=(page - 1) * size, limit=size + 1)
-    return render_template("admin/run.html", run=the_run, progress=charging.progress(addon, run_id),
-                           items=rows[:size], more=len(rows) > size, page=page, status=status,
-                           statuses=[s.value for s in ItemStatus],
-                           filters=json.loads(the_run.filters or "{}"))
+    rows = charge_runs.items(ctx, run_id, statuses=charge_runs.ITEM_FILTERS[show][1] if show
+                             else None, offset=(page - 1) * size, limit=size + 1)
+    filters = charge_runs.filters_of(the_run)
+    customers, admins = _names(customers={i.customer_id for i in rows[:size]}
+                               | set(filters.customer_ids),
+                               admins={the_run.admin_id} - {None})
+    return render_template("admin/run.html", run=the_run,
+                           progress=charge_runs.progress(ctx, run_id), items=rows[:size],
+                           more=len(rows) > size, page=page, status=show,
+                           item_filters=charge_runs.ITEM_FILTERS,
+                           item_words=charge_runs.ITEM_WORDS, filters=filters,
+                           customers=customers, admins=admins,
+                           partners=_directory().partners(ctx) or {},
+                           gateway_words=transaction_log.gateway_words)
 
 
-@bp.route("/runs/<int:run_id>/progress")
+@bp.route("/runs/<id:run_id>/progress")
 @admin_required
 def run_progress(admin_id, run_id):
-    data = charging.progress(_addon(), run_id)
+    data = charge_runs.progress(_ctx(), run_id)
     if data is None:
         return jsonify(error="no such run"), 404
-    response = jsonify(data)
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return jsonify(data)
 
 
-@bp.route("/runs/<int:run_id>/csv")
+@bp.route("/runs/<id:run_id>/csv")
 @admin_required
 def run_csv(admin_id, run_id):
-    addon = _addon()
-    if charging.get_run(addon, run_id) is None:
+    """The run's items as CSV: UTF-8 with a byte-order mark, so that a spreadsheet reads
+    "Visa •••• 1111" and accented names as they are."""
+    ctx = _ctx()
+    if charge_runs.get_run(ctx, run_id) is None:
         abort(404)
-    audit.record(addon, admin_id, "run_downloaded", f"run {run_id}")
+    audit.record(ctx, admin_id, "run_downloaded", f"run {run_id}")
+    directory = _directory()
+
+    def names(customer_ids):
+        return directory.customers(ctx, customer_ids, wait=10.0)
 
     def generate():
-        for row in charging.csv_rows(addon, run_id):
+        yield "\ufeff"
+        for row in charge_runs.csv_rows(ctx, run_id, names=names):
             buffer = io.StringIO()
             csv.writer(buffer).writerow(row)
             yield buffer.getvalue()
 
     return Response(stream_with_context(generate()), mimetype="text/csv",
+                    content_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition":
                              f'attachment; filename="ippay-charge-run-{run_id}.csv"'})
 
 
-@bp.route("/runs/<int:run_id>/rerun", methods=["POST"])
+@bp.route("/runs/<id:run_id>/rerun", methods=["POST"])
 @admin_required
 def run_rerun(admin_id, run_id):
-    addon = _addon()
+    """A new run of the run's declined and failed invoices, once confirmed."""
+    ctx = _ctx()
+    the_run = charge_runs.get_run(ctx, run_id)
+    if the_run is None:
+        abort(404)
+    if not _confirmed():
+        counts = charge_runs.counts(ctx, run_id)
+        again = [counts[s] for s in ("declined", "error")]
+        number, cents = sum(c["count"] for c in again), sum(c["cents"] for c in again)
+        if number and the_run.state.value in ("done", "cancelled"):
+            return _confirm_page(
+                title=f"Charge again: run #{run_id}",
+                rows=[("Invoices", f"{number} declined or failed"),
+                      ("Amount, at most", format_cents(cents)),
+                      ("Invoices dated", f"{the_run.period_from} – {the_run.period_to}")],
+                question=(f"Charge the {number} declined and failed invoices of run #{run_id} "
+                          "again, to the customers' saved cards? Each invoice is read again "
+                          "from Splynx first: one paid meanwhile is skipped."),
+                yes=f"Yes, charge {number} invoices again",
+                action=url_for("admin.run_rerun", run_id=run_id),
+                back=url_for("admin.run", run_id=run_id))
     try:
-        new = charging.rerun(addon, run_id, admin_id)
-    except charging.RunRefused as exc:
+        new = charge_runs.rerun(ctx, run_id, admin_id)
+    except charge_runs.RunRefused as exc:
         flash(str(exc), "danger")
         return redirect(url_for("admin.run", run_id=run_id))
-    audit.record(addon, admin_id, "run_rerun", f"run {new.id}", parent=run_id,
+    audit.record(ctx, admin_id, "run_rerun", f"run {new.id}", parent=run_id,
                  invoices=new.preview_invoices)
     return redirect(url_for("admin.run", run_id=new.id))
 
@@ -279,89 +415,147 @@ def run_rerun(admin_id, run_id):
 @bp.route("/transactions")
 @admin_required
 def transactions(admin_id):
-    addon = _addon()
-    args = {k: request.args.get(k, "").strip() for k in ("customer_id", "date_from", "date_to",
-                                                         "outcome", "channel")}
+    form = TransactionFilterForm(request.args)
     error = None
     filters = {}
-    try:
-        if args["customer_id"]:
-            if not args["customer_id"].isdigit():
-                raise charging.PeriodError("The customer must be a customer ID (a number).")
-            filters["customer_id"] = int(args["customer_id"])
-        if args["date_from"]:
-            filters["date_from"] = charging.parse_date(args["date_from"], "first")
-        if args["date_to"]:
-            filters["date_to"] = charging.parse_date(args["date_to"], "last")
-        if args["outcome"]:
-            filters["outcome"] = AttemptStatus(args["outcome"]).value
-        if args["channel"]:
-            filters["channel"] = args["channel"][:16]
-    except (charging.PeriodError, ValueError) as exc:
-        error = str(exc) if isinstance(exc, charging.PeriodError) else "Unknown outcome."
-        filters = {}
-    page = max(1, request.args.get("page", 1, type=int))
-    rows, more, refunded = refunds.search_attempts(addon, offset=(page - 1) * 100, limit=100,
-                                                   **filters)
+    if request.args and not form.validate():
+        error = _errors_in_words(form)
+    else:
+        filters = form.filters()
+    page = _page()
+    rows, more, refunded = transaction_log.search(_ctx(), offset=(page - 1) * PAGE_SIZE,
+                                                  limit=PAGE_SIZE, **filters)
+    customers, admins = _names(customers={a.customer_id for a in rows},
+                               admins={a.admin_id for a in rows if a.admin_id})
     return render_template("admin/transactions.html", rows=rows, more=more, page=page,
-                           refunded=refunded, args=args, error=error,
-                           outcomes=[s.value for s in AttemptStatus])
+                           refunded=refunded, form=form, error=error, customers=customers,
+                           admins=admins, outcome_words=transaction_log.OUTCOME_WORDS,
+                           channel_words=transaction_log.CHANNEL_WORDS,
+                           kind_words=transaction_log.KIND_WORDS,
+                           gateway_words=transaction_log.gateway_words)
 
 
-@bp.route("/transactions/<int:attempt_id>")
-@admin_required
-def transaction(admin_id, attempt_id):
-    addon = _addon()
-    attempt = refunds.get_attempt(addon, attempt_id)
+def _attempt_or_404(ctx, attempt_id):
+    attempt = journal.load(ctx, attempt_id)
     if attempt is None:
         abort(404)
-    return render_template("admin/transaction.html", attempt=attempt,
-                           refunds=refunds.refunds_of(addon, attempt_id),
-                           refundable=refunds.refundable_cents(addon, attempt),
-                           can_void=refunds.can_void(addon, attempt))
+    return attempt
 
 
-@bp.route("/transactions/<int:attempt_id>/void", methods=["POST"])
+def _about(attempt, customers):
+    """The rows a confirmation of a void or refund shows about the payment."""
+    return [("Transaction", attempt.transaction_id),
+            ("Customer", f"{customers[attempt.customer_id]} (#{attempt.customer_id})"),
+            ("Paid", f"{format_cents(attempt.amount_cents)} on "
+                     f"{attempt.created_at:%Y-%m-%d %H:%M} UTC"),
+            ("Card", attempt.masked_card)]
+
+
+@bp.route("/transactions/<id:attempt_id>")
 @admin_required
+def transaction(admin_id, attempt_id):
+    ctx = _ctx()
+    attempt = _attempt_or_404(ctx, attempt_id)
+    refund_rows = refunds.refunds_of(ctx, attempt_id)
+    refundable = refunds.refundable_cents(ctx, attempt)
+    can_void = refunds.can_void(ctx, attempt)
+    customers, admins = _names(customers=[attempt.customer_id],
+                               admins={attempt.admin_id} | {r.admin_id for r in refund_rows})
+    return render_template(
+        "admin/transaction.html", attempt=attempt, refunds=refund_rows, refundable=refundable,
+        can_void=can_void, form=RefundForm(), void_form=VoidForm(), customers=customers,
+        admins=admins, history=transaction_log.history(attempt, refund_rows),
+        money_state=transaction_log.money_state(attempt, refund_rows, refundable, can_void),
+        outcome_words=transaction_log.OUTCOME_WORDS, channel_words=transaction_log.CHANNEL_WORDS,
+        kind_words=transaction_log.KIND_WORDS, refund_words=transaction_log.REFUND_WORDS,
+        gateway_words=transaction_log.gateway_words)
+
+
+def _money_form(attempt_id, form_class):
+    """``(ctx, attempt, form, the transaction's page)`` of a void or refund POST."""
+    ctx = _ctx()
+    return (ctx, _attempt_or_404(ctx, attempt_id), form_class(),
+            url_for("admin.transaction", attempt_id=attempt_id))
+
+
+@bp.route("/transactions/<id:attempt_id>/void", methods=["POST"])
+@admin_required(allowed_role=True)
 def transaction_void(admin_id, attempt_id):
-    addon = _addon()
+    ctx, attempt, form, back = _money_form(attempt_id, VoidForm)
+    if not form.validate_on_submit():
+        flash(_errors_in_words(form), "danger")
+        return redirect(back)
+    if not _confirmed() and refunds.can_void(ctx, attempt):
+        customers, _ = _names(customers=[attempt.customer_id])
+        payment = (f" and deletes the Splynx payment #{attempt.splynx_payment_id}"
+                   if attempt.splynx_payment_id else " and deletes its Splynx payment")
+        return _confirm_page(
+            title=f"Void transaction {attempt.transaction_id}",
+            rows=_about(attempt, customers) + [("Reason", form.reason.data or "(none given)")],
+            question=(f"Void this payment of {format_cents(attempt.amount_cents)}? The void "
+                      f"cancels the sale at the gateway (no money moves){payment}, so "
+                      + ("the customer's balance goes back down." if attempt.kind == "refill"
+                         else f"the {attempt.kind.value} is unpaid again.")),
+            yes=f"Yes, void {format_cents(attempt.amount_cents)}",
+            action=url_for("admin.transaction_void", attempt_id=attempt_id), back=back,
+            hidden=[("reason", form.reason.data or "")])
+    return _give_back(ctx, admin_id, attempt_id, "void", lambda: refunds.void(
+        ctx, attempt_id, admin_id, form.reason.data))
+
+
+@bp.route("/transactions/<id:attempt_id>/refund", methods=["POST"])
+@admin_required(allowed_role=True)
+def transaction_refund(admin_id, attempt_id):
+    ctx, attempt, form, back = _money_form(attempt_id, RefundForm)
+    if not form.validate_on_submit():
+        flash(_errors_in_words(form), "danger")
+        return redirect(back)
+    cents = form.amount.cents
+    # More than is left is refused by refunds.refund with the amount that is left: no
+    # confirmation for what cannot be done.
+    if not _confirmed() and cents <= refunds.refundable_cents(ctx, attempt):
+        customers, _ = _names(customers=[attempt.customer_id])
+        return _confirm_page(
+            title=f"Refund transaction {attempt.transaction_id}",
+            rows=_about(attempt, customers) + [("Refund", format_cents(cents)),
+                                               ("Reason", form.reason.data or "(none given)")],
+            question=(f"Give {format_cents(cents)} back to {attempt.masked_card}? The gateway "
+                      "credits the card, and Splynx books the refund on the customer's "
+                      "account (the payment stays)."),
+            yes=f"Yes, refund {format_cents(cents)}",
+            action=url_for("admin.transaction_refund", attempt_id=attempt_id), back=back,
+            hidden=[("amount", form.amount.data), ("reason", form.reason.data or "")])
+    return _give_back(ctx, admin_id, attempt_id, "refund", lambda: refunds.refund(
+        ctx, attempt_id, cents, admin_id, form.reason.data))
+
+
+def _give_back(ctx, admin_id, attempt_id, action, call):
+    """Run a confirmed void or refund, record it, and say how it went on the transaction."""
+    back = url_for("admin.transaction", attempt_id=attempt_id)
     try:
-        row = refunds.void(addon, attempt_id, admin_id, request.form.get("reason"))
+        row = call()
     except refunds.RefundError as exc:
         flash(str(exc), "danger")
-        return redirect(url_for("admin.transaction", attempt_id=attempt_id))
-    audit.record(addon, admin_id, "void", f"attempt {attempt_id}", refund=row.id,
-                 status=row.status, amount_cents=row.amount_cents)
+        return redirect(back)
+    audit.record(ctx, admin_id, action, f"attempt {attempt_id}", refund=row.id,
+                 status=row.status.value, amount_cents=row.amount_cents)
     _flash_result(row)
-    return redirect(url_for("admin.transaction", attempt_id=attempt_id))
-
-
-@bp.route("/transactions/<int:attempt_id>/refund", methods=["POST"])
-@admin_required
-def transaction_refund(admin_id, attempt_id):
-    addon = _addon()
-    try:
-        amount = parse_amount(request.form.get("amount"))
-        row = refunds.refund(addon, attempt_id, amount, admin_id, request.form.get("reason"))
-    except (AmountError, refunds.RefundError) as exc:
-        flash(str(exc), "danger")
-        return redirect(url_for("admin.transaction", attempt_id=attempt_id))
-    audit.record(addon, admin_id, "refund", f"attempt {attempt_id}", refund=row.id,
-                 status=row.status, amount_cents=row.amount_cents)
-    _flash_result(row)
-    return redirect(url_for("admin.transaction", attempt_id=attempt_id))
+    return redirect(back)
 
 
 def _flash_result(row):
-    what = "Void" if row.kind == "void" else f"Refund of {format_cents(row.amount_cents)}"
-    if row.status == "posted":
+    what = ("Void" if row.kind == RefundKind.VOID
+            else f"Refund of {format_cents(row.amount_cents)}")
+    status = row.status.value
+    if status == "posted":
         flash(f"{what} done and recorded in Splynx.", "success")
-    elif row.status in ("approved", "post_pending"):
+    elif status in ("approved", "post_pending"):
         flash(f"{what} approved by the gateway; recording it in Splynx will be retried.",
               "warning")
-    elif row.status == "declined":
-        flash(f"{what} declined by the gateway: {row.action_code} {row.response_text}.", "danger")
-    elif row.status == "unknown":
+    elif status == "declined":
+        flash(f"{what} refused by the gateway: "
+              f"{transaction_log.gateway_words(row.action_code, row.response_text)}", "danger")
+    elif status == "unknown":
         flash(f"{what}: the gateway's answer is not known yet; it will be asked again.", "warning")
     else:
         flash(f"{what} failed: {row.message or row.last_error}", "danger")
@@ -369,46 +563,86 @@ def _flash_result(row):
 
 # --- one invoice, from Splynx's admin invoice lists (action link) -----------------------------
 
-def _admin_invoice(addon, number):
-    """The invoice with this number, whoever's it is, or None."""
-    number = (number or "").strip()
-    if not number or len(number) > 40:
-        return None
-    invoice = addon.splynx.find_invoice_by_number(number)
-    return None if invoice is None or invoice.status == "deleted" else invoice
+def _usable_card(ctx, customer_id):
+    """``(card, problem)``: the customer's default card if it can be charged now, else the
+    reason in staff words (no card, expired, saved on another terminal)."""
+    saved = card_service.list_cards(ctx, customer_id)  # the default card comes first
+    if not saved:
+        return None, "The customer has no saved card. Send them a pay link below."
+    fresh = [c for c in saved if not c.is_expired(ctx.today())]
+    if not fresh:
+        return None, (f"The customer's saved card {saved[0].masked} has expired. Send them a "
+                      "pay link below.")
+    card = fresh[0]
+    try:
+        _, terminal = card_service.customer_terminal(ctx, customer_id)
+    except (SplynxError, GatewayError):
+        return card, None  # paying says why it cannot (Splynx or the gateway unavailable)
+    if not card_service.on_terminal(card, terminal):
+        return None, (f"The customer's saved card {card.masked} was saved on IPpay terminal "
+                      f"{card.terminal_id}, and their partner's payments now go to terminal "
+                      f"{terminal.terminal_id}: a card token works only on the terminal that "
+                      "made it. Send the customer a pay link below (they enter the card again).")
+    return card, None
+
+
+def _result_words(attempt):
+    """The outcome of a staff payment as staff read it (not the customer's message)."""
+    if attempt.action_code and attempt.action_code != "000":
+        return transaction_log.gateway_words(attempt.action_code, attempt.response_text)
+    return attempt.message or "Nothing was charged."
 
 
 @bp.route("/invoice", methods=["GET", "POST"])
 @admin_required
 def invoice(admin_id):
     """An invoice as staff see it from Splynx: pay it with the customer's saved card (the
-    customer asked by phone, say), and the direct pay links to send the customer."""
-    from ..portal.forms import new_request_key
-    from ..services import cards as card_service, payments
-
-    addon = _addon()
+    customer asked by phone, say), once confirmed; and the direct pay links to send the
+    customer, with which to send."""
+    ctx = _ctx()
     try:
-        document = _admin_invoice(addon, request.values.get("item_id"))
-    except SplynxError as exc:
-        return render_template("admin/invoice.html", problem=str(exc)), 503
-    if document is None:
+        document = documents.find_by_number(ctx, documents.INVOICE, None,
+                                            request.values.get("item_id"))
+    except documents.DocumentNotFound:
         return render_template("admin/invoice.html", problem=None, document=None), 404
-    saved = [c for c in card_service.list_cards(addon, document.customer_id) if not c.is_expired()]
-    card = saved[0] if saved else None  # the default card comes first
+    except documents.DocumentError as exc:
+        return render_template("admin/invoice.html", problem=str(exc)), 503
+    customer_id = document.customer_id
+    customers, _ = _names(customers=[customer_id])
+    card, card_problem = _usable_card(ctx, customer_id)
     result = error = None
+    confirming = False
+    posted_key = request.form.get("request_key")
     if request.method == "POST" and card is not None:
         try:
-            result = payments.pay_document(
-                addon, "invoice", document.customer_id, document.number, card_id=card.id,
-                request_key=request.form.get("request_key") or None, channel="admin",
-                admin_id=admin_id)
-        except payments.PaymentError as exc:
+            key = request_keys.accept(ctx, posted_key, channel=Channel.ADMIN,
+                                      customer_id=customer_id, kind=documents.INVOICE,
+                                      document_id=document.id)
+            if not _confirmed():
+                confirming = True
+            else:
+                outcome = payments.pay_document(ctx, documents.INVOICE, document,
+                                                request_key=key, channel=Channel.ADMIN,
+                                                card_id=card.id, admin_id=admin_id)
+        except UserError as exc:
             error = str(exc)
         else:
-            audit.record(addon, admin_id, "invoice_paid", f"invoice {document.number}",
-                         attempt=result.id, status=result.status)
-            document = addon.splynx.get_invoice(document.id)
-    links = [payments.direct_link(addon, "invoice", document, by=by) for by in ("id", "number")]
+            if not confirming:
+                result = outcome.attempt
+                audit.record(ctx, admin_id, "invoice_paid", f"invoice {document.number}",
+                             attempt=result.id, status=result.status.value)
+                try:
+                    document = documents.read(ctx.splynx, documents.INVOICE, document.id)
+                except SplynxError:
+                    pass  # the page shows the invoice as it was read before paying
+    links = {by: request.host_url.rstrip("/") + payments.direct_link(
+        ctx, documents.INVOICE, document, by=by) for by in ("number", "id")}
+    key = posted_key if confirming else request_keys.issue(
+        ctx, channel=Channel.ADMIN, customer_id=customer_id, kind=documents.INVOICE,
+        document_id=document.id)
     return render_template("admin/invoice.html", problem=None, document=document, card=card,
-                           result=result, error=error, links=links,
-                           request_key=new_request_key())
+                           card_problem=card_problem, result=result, error=error, links=links,
+                           request_key=key, confirming=confirming,
+                           customer=customers[customer_id],
+                           link_mode=ctx.module_settings.current().direct_links,
+                           result_words=_result_words(result) if result else None)

@@ -1,33 +1,41 @@
 """Customer views: Finance → Credit card, the Pay modals of invoices and proforma invoices,
-the dashboard widget, the balance refill page and the direct pay links (docs/portal.md)."""
+the dashboard widget, the balance refill page and the direct pay links (docs/portal.md).
+
+Views call services only. Every payment form carries a request key the server issued for
+exactly that customer, document and channel (services/request_keys.py).
+"""
 
 import logging
 from urllib.parse import quote
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 
-from ..i18n import _, current_language
+from ..i18n import _, current_language, say
 from ..identity import current_identity, customer_required
-from ..models import AttemptStatus as S
+from ..messages import N_, UserError
+from ..models import AttemptStatus as S, Channel
 from ..money import format_cents
 from ..pages import error_page
-from ..services import cards as card_service
-from ..services import payments
-from ..services.payments import INVOICE, PROFORMA
+from ..services import (autopay, cards as card_service, customers, documents, payments,
+                        request_keys)
+from ..services.documents import INVOICE, PROFORMA
+from ..services.settings import MODULE_NAME
 from ..splynx import SplynxError
 from . import bp
-from .cache import ReadCache
-from .forms import NEW_CARD, CardForm, PayForm, RefillForm, new_request_key
+from .forms import NEW_CARD, CardForm, ExpiryForm, PayForm, RefillForm, parse_expiry
 
 log = logging.getLogger(__name__)
 
-_NAMES = {INVOICE: "Invoice", PROFORMA: "Proforma invoice"}
-_MODELS = {INVOICE: "Invoices", PROFORMA: "Requests"}
+_NAMES = {INVOICE: N_("Invoice"), PROFORMA: N_("Proforma invoice")}
 _ENTRY_NAMES = {INVOICE: "ippay_pay_invoice", PROFORMA: "ippay_pay_proforma"}
 
 
-def _addon():
+def _ctx():
     return current_app.extensions["splynx_ippay"]
+
+
+def _web():
+    return current_app.extensions["splynx_ippay_web"]
 
 
 def _name(kind):
@@ -35,8 +43,8 @@ def _name(kind):
     return _(_NAMES[kind])
 
 
-def _settings():
-    return _addon().module_settings.get()
+def _config():
+    return _ctx().module_settings.current()
 
 
 @bp.app_context_processor
@@ -44,35 +52,50 @@ def _portal_context():
     """Currency of every page: the module settings ``currency_sign`` and ``currency``."""
     def currency():
         try:
-            settings = _settings()
+            config = _config()
         except Exception:  # noqa: BLE001 - a page must render even without settings
             return {"sign": "$", "code": "USD"}
-        return {"sign": settings.get("currency_sign", "$"), "code": settings.get("currency", "USD")}
+        return {"sign": config.currency_sign, "code": config.currency}
 
     def amount(cents):
-        """Cents as the customer reads them: ``$75.50``."""
+        """Cents as the customer reads them: ``$1,075.50``."""
         return format_cents(cents, currency()["sign"])
 
     return {"currency": currency, "amount": amount, "NEW_CARD": NEW_CARD}
 
 
-def _sign():
-    return _settings().get("currency_sign", "$")
+def _usable(cards, customer_id):
+    """The saved cards that can be charged now: not expired, on the customer's terminal."""
+    try:
+        _, terminal = card_service.customer_terminal(_ctx(), customer_id)
+    except Exception:  # noqa: BLE001 - the payment itself will say what is wrong
+        terminal = None
+    return [c for c in cards if not c.is_expired()
+            and (terminal is None or card_service.on_terminal(c, terminal))]
 
 
-def _usable(cards):
-    return [c for c in cards if not c.is_expired()]
-
-
-def _prepare_paying_form(form, saved):
-    """Fill in a fresh payment form: a one-time key and the default card (or a new card)."""
-    usable = _usable(saved)
+def _prepare_paying_form(form, saved, customer_id, *, channel, kind=None, document_id=None):
+    """Fill in a fresh payment form: a request key for exactly this payment and the default
+    card (or a new card)."""
+    usable = _usable(saved, customer_id)
     form.allowed_cards = frozenset(c.id for c in usable)
     if request.method == "GET":
-        form.request_key.data = new_request_key()
+        form.request_key.data = request_keys.issue(_ctx(), channel=channel,
+                                                   customer_id=customer_id, kind=kind,
+                                                   document_id=document_id)
         default = next((c for c in usable if c.is_default), usable[0] if usable else None)
         form.card_id.data = str(default.id) if default else NEW_CARD
     return usable
+
+
+def _accepted_key(form, customer_id, *, channel, kind=None, document_id=None):
+    """The journal's key for the posted form, or None with the refusal added to the form."""
+    try:
+        return request_keys.accept(_ctx(), form.request_key.data, channel=channel,
+                                   customer_id=customer_id, kind=kind, document_id=document_id)
+    except request_keys.RequestKeyRefused as exc:
+        form.form_errors.append(say(exc))
+        return None
 
 
 def _new_card_of(form, may_save):
@@ -83,22 +106,22 @@ def _new_card_of(form, may_save):
 
 def _cached(customer_id, key, loader):
     """A read-only answer kept briefly; any payment attempt of the customer drops it."""
-    marker = payments.activity_marker(_addon(), customer_id)
-    reads = current_app.extensions.get("ippay_reads")
-    if reads is None:
-        reads = current_app.extensions.setdefault("ippay_reads", ReadCache())
-    return reads.get_or_load((key, customer_id, marker), loader)
+    marker = payments.activity_marker(_ctx(), customer_id)
+    return _web().reads.get_or_load((key, customer_id, marker), loader)
+
+
+def _client_address():
+    return request.remote_addr
 
 
 # --- Finance → Credit card ----------------------------------------------------------------
 
 def _save_card_from(form, customer_id, replaces=None):
-    month, year = form.expiry_parts
-    return card_service.save_card(
-        _addon(), customer_id, number=form.card_number, exp_month=month, exp_year=year,
-        holder_name=form.holder_name.data.strip(), cvv=form.cvv.data.strip(),
-        postal_code=(form.postal_code.data or "").strip() or None,
-        make_default=form.make_default.data, replaces=replaces)
+    card = form.new_card()
+    typed = card_service.gateway_card(card.number, card.exp_month, card.exp_year,
+                                      card.holder_name, card.cvv, card.postal_code)
+    return card_service.save_card(_ctx(), customer_id, typed, client_address=_client_address(),
+                                  make_default=form.make_default.data, replaces=replaces)
 
 
 @bp.route("/cards", methods=["GET", "POST"])
@@ -110,23 +133,75 @@ def cards(customer_id):
     if form.validate_on_submit():
         try:
             _save_card_from(form, customer_id)
-        except card_service.CardError as exc:
-            form.form_errors.append(str(exc))
+        except UserError as exc:
+            form.form_errors.append(say(exc))
             status = 422
         else:
             flash(_("Your card was saved."), "success")
             return redirect(url_for("portal.cards"))
     elif form.is_submitted():
         status = 422
-    saved = card_service.list_cards(_addon(), customer_id)
-    return render_template("portal/cards.html", form=form, cards=saved), status
+    form.forget_card_data()
+    saved = card_service.list_cards(_ctx(), customer_id)
+    autopay_on, reminders = autopay.preferences(_ctx(), customer_id)
+    return render_template("portal/cards.html", form=form, cards=saved, autopay=autopay_on,
+                           reminders=reminders), status
 
 
-@bp.route("/cards/<int:card_id>/replace", methods=["GET", "POST"])
+@bp.route("/autopay", methods=["POST"])
+@customer_required
+def autopay_preferences(customer_id):
+    """Automatic payments on or off, and reminders before them."""
+    autopay.set_preferences(_ctx(), customer_id, autopay=request.form.get("autopay") == "1",
+                            reminders=request.form.get("reminders") == "1")
+    flash(_("Your choices about automatic payments were saved."), "success")
+    return redirect(url_for("portal.cards"))
+
+
+@bp.route("/cards/<id:card_id>/autopay", methods=["POST"])
+@customer_required
+def card_autopay(customer_id, card_id):
+    """Use a saved card for automatic payments, or stop using it."""
+    card = card_service.get_card(_ctx(), customer_id, card_id)
+    on = request.form.get("on") == "1"
+    if card is None or not autopay.set_card_autopay(_ctx(), customer_id, card_id, on):
+        abort(404)
+    if on:
+        flash(_("{card} will be used for automatic payments.", card=card.masked), "success")
+    else:
+        flash(_("{card} will not be used for automatic payments.", card=card.masked), "success")
+    return redirect(url_for("portal.cards"))
+
+
+@bp.route("/cards/<id:card_id>/expiry", methods=["GET", "POST"])
+@customer_required
+def card_expiry(customer_id, card_id):
+    """Give a saved card its new expiry date, without typing the number again."""
+    card = card_service.get_card(_ctx(), customer_id, card_id)
+    if card is None:
+        abort(404)
+    form = ExpiryForm()
+    status = 200
+    if form.validate_on_submit():
+        month, year = parse_expiry(form.expiry.data)
+        try:
+            card = card_service.update_expiry(_ctx(), customer_id, card_id, month, year)
+        except UserError as exc:
+            form.form_errors.append(say(exc))
+            status = 422
+        else:
+            flash(_("{card} now expires {date}.", card=card.masked, date=card.expiry), "success")
+            return redirect(url_for("portal.cards"))
+    elif form.is_submitted():
+        status = 422
+    return render_template("portal/card_expiry.html", form=form, card=card), status
+
+
+@bp.route("/cards/<id:card_id>/replace", methods=["GET", "POST"])
 @customer_required
 def replace_card(customer_id, card_id):
     """Put a new card in the place of a saved one (a new number or expiry)."""
-    old = card_service.get_card(_addon(), customer_id, card_id)
+    old = card_service.get_card(_ctx(), customer_id, card_id)
     if old is None:
         abort(404)
     form = CardForm()
@@ -136,8 +211,8 @@ def replace_card(customer_id, card_id):
     if form.validate_on_submit():
         try:
             row = _save_card_from(form, customer_id, replaces=card_id)
-        except card_service.CardError as exc:
-            form.form_errors.append(str(exc))
+        except UserError as exc:
+            form.form_errors.append(say(exc))
             status = 422
         else:
             flash(_("Your card {old} was replaced by {new}.", old=old.masked, new=row.masked),
@@ -145,26 +220,27 @@ def replace_card(customer_id, card_id):
             return redirect(url_for("portal.cards"))
     elif form.is_submitted():
         status = 422
+    form.forget_card_data()
     return render_template("portal/replace_card.html", form=form, card=old), status
 
 
-@bp.route("/cards/<int:card_id>/remove", methods=["POST"])
+@bp.route("/cards/<id:card_id>/remove", methods=["POST"])
 @customer_required
 def remove_card(customer_id, card_id):
     """Forget a saved card."""
-    card = card_service.get_card(_addon(), customer_id, card_id)
-    if card is None or not card_service.remove_card(_addon(), customer_id, card_id):
+    card = card_service.get_card(_ctx(), customer_id, card_id)
+    if card is None or not card_service.remove_card(_ctx(), customer_id, card_id):
         abort(404)
     flash(_("The card {card} was removed.", card=card.masked), "success")
     return redirect(url_for("portal.cards"))
 
 
-@bp.route("/cards/<int:card_id>/default", methods=["POST"])
+@bp.route("/cards/<id:card_id>/default", methods=["POST"])
 @customer_required
 def default_card(customer_id, card_id):
     """Make a saved card the default one."""
-    card = card_service.get_card(_addon(), customer_id, card_id)
-    if card is None or not card_service.set_default_card(_addon(), customer_id, card_id):
+    card = card_service.get_card(_ctx(), customer_id, card_id)
+    if card is None or not card_service.set_default_card(_ctx(), customer_id, card_id):
         abort(404)
     flash(_("{card} is now your default card.", card=card.masked), "success")
     return redirect(url_for("portal.cards"))
@@ -174,45 +250,59 @@ def default_card(customer_id, card_id):
 
 def _not_found(kind):
     return error_page(404, _("{name} not found", name=_name(kind)),
-                      str(payments.DocumentNotFound(kind)))
+                      say(documents.DocumentNotFound(kind)))
+
+
+def _pay(kind, document, form, *, channel, customer_id, card_id=None, new_card=None,
+         link_key=None):
+    """Charge ``document`` from a validated form; the outcome, or None with the reason added
+    to the form."""
+    key = _accepted_key(form, customer_id, channel=channel, kind=kind, document_id=document.id)
+    if key is None:
+        return None
+    try:
+        return payments.pay_document(
+            _ctx(), kind, document, request_key=key, channel=channel, card_id=card_id,
+            new_card=new_card, client_address=_client_address(), link_key=link_key)
+    except UserError as exc:
+        form.form_errors.append(say(exc))
+        return None
 
 
 def _pay_page(kind, customer_id):
-    addon = _addon()
+    ctx = _ctx()
     number = request.values.get("item_id", "")
     try:
         if request.method == "GET":
             document = _cached(customer_id, (kind, number),
-                               lambda: payments.find_document(addon, kind, customer_id, number))
+                               lambda: documents.find_by_number(ctx, kind, customer_id, number))
         else:
-            document = payments.find_document(addon, kind, customer_id, number)
-    except payments.DocumentNotFound:
+            document = documents.find_by_number(ctx, kind, customer_id, number)
+    except documents.DocumentNotFound:
         return _not_found(kind)
-    except payments.PaymentError as exc:
-        return error_page(503, _("Billing system unavailable"), str(exc))
-    saved = card_service.list_cards(addon, customer_id)
+    except documents.DocumentError as exc:
+        return error_page(503, _("Billing system unavailable"), say(exc))
+    saved = card_service.list_cards(ctx, customer_id)
     form = PayForm()
-    usable = _prepare_paying_form(form, saved)
-    paid = document.status == "paid" or document.due_cents <= 0
+    usable = _prepare_paying_form(form, saved, customer_id, channel=Channel.PORTAL, kind=kind,
+                                  document_id=document.id)
+    paid = not documents.is_unpaid(document)
     if request.method == "POST" and form.validate_on_submit():
-        try:
-            attempt = payments.pay_document(
-                addon, kind, customer_id, document.number, card_id=form.saved_card_id,
-                new_card=_new_card_of(form, may_save=True), request_key=form.request_key.data,
-                document=document)
-        except payments.PaymentError as exc:
-            form.form_errors.append(str(exc))
-        else:
-            return _result(kind, document, attempt, retry=request.url)
+        outcome = _pay(kind, document, form, channel=Channel.PORTAL, customer_id=customer_id,
+                       card_id=form.saved_card_id, new_card=_new_card_of(form, may_save=True))
+        if outcome is not None:
+            return _result(kind, document, outcome, retry=request.url)
+    form.forget_card_data()
     status = 422 if form.errors or form.form_errors else 200
     return render_template("portal/pay.html", kind=kind, name=_name(kind), document=document,
                            cards=saved, usable=usable, form=form, paid=paid, direct=False,
                            action=url_for(request.endpoint, item_id=document.number)), status
 
 
-def _result(kind, document, attempt, retry, direct=False):
+def _result(kind, document, outcome, retry, direct=False):
     return render_template("portal/pay_result.html", kind=kind, name=_name(kind),
-                           document=document, attempt=attempt, S=S, retry=retry, direct=direct)
+                           document=document, attempt=outcome.attempt, replay=outcome.replay,
+                           S=S, retry=retry, direct=direct)
 
 
 @bp.route("/pay-invoice", methods=["GET", "POST"])
@@ -241,47 +331,64 @@ def _link_unusable():
 
 
 def _direct_page(kind, by):
-    addon = _addon()
+    ctx = _ctx()
     item = request.values.get("item_id", "")
     signature = request.values.get("sig", "")
     try:
-        mode = _settings().get("direct_links", "signed")
+        mode = _config().direct_links
         if mode == "off":
-            raise payments.DocumentNotFound(kind)
+            raise documents.DocumentNotFound(kind)
         if by == "id":
-            document = payments.find_document_by_id(addon, kind, item)
+            document = documents.find_by_id(ctx, kind, item)
         else:
-            document = payments.find_document(addon, kind, None, item)
-        if mode != "open" and not payments.link_signature_valid(addon, kind, document.id,
+            document = documents.find_by_number(ctx, kind, None, item)
+        if mode != "open" and not payments.link_signature_valid(ctx, kind, document.id,
                                                                  signature):
-            raise payments.DocumentNotFound(kind)
-        if document.status == "paid" or document.due_cents <= 0:
-            raise payments.DocumentNotFound(kind)
-    except payments.DocumentNotFound:
+            raise documents.DocumentNotFound(kind)
+        if not documents.is_unpaid(document):
+            raise documents.DocumentNotFound(kind)
+    except documents.DocumentNotFound:
         return _link_unusable()
-    except payments.PaymentError as exc:
-        return error_page(503, _("Billing system unavailable"), str(exc))
+    except documents.DocumentError as exc:
+        return error_page(503, _("Billing system unavailable"), say(exc))
     form = PayForm()
     form.allowed_cards = frozenset()
+    customer_id = document.customer_id
     if request.method == "GET":
-        form.request_key.data = new_request_key()
+        form.request_key.data = request_keys.issue(ctx, channel=Channel.DIRECT,
+                                                   customer_id=customer_id, kind=kind,
+                                                   document_id=document.id)
     form.card_id.data = NEW_CARD  # only a card typed in here; saved cards after logging in
     if request.method == "POST" and form.validate_on_submit():
-        try:
-            attempt = payments.pay_document(
-                addon, kind, None, document.number, new_card=_new_card_of(form, may_save=False),
-                request_key=form.request_key.data, channel="direct", document=document)
-        except payments.PaymentError as exc:
-            form.form_errors.append(str(exc))
-        else:
-            return _result(kind, document, attempt, retry=request.url, direct=True)
+        outcome = _pay(kind, document, form, channel=Channel.DIRECT, customer_id=customer_id,
+                       new_card=_new_card_of(form, may_save=False),
+                       link_key=f"{kind}:{document.id}")
+        if outcome is not None:
+            return _result(kind, document, outcome, retry=request.url, direct=True)
+    form.forget_card_data()
     login = "/portal/login/?return=" + quote(
         url_for(f"portal.pay_{kind}", item_id=document.number), safe="")
     status = 422 if form.errors or form.form_errors else 200
     query = {"item_id": item, **({"sig": signature} if signature else {})}
     return render_template("portal/pay.html", kind=kind, name=_name(kind), document=document,
                            cards=[], usable=[], form=form, paid=False, direct=True, login=login,
+                           company=_company_name(customer_id),
                            action=url_for(request.endpoint, **query)), status
+
+
+def _company_name(customer_id):
+    """The ISP's name from Splynx's company info (the customer's partner's), for the direct
+    pay page; None when Splynx does not say."""
+    ctx = _ctx()
+
+    def load():
+        partner_id = customers.partner_of(ctx, customer_id)
+        return ctx.splynx.get_company_info(partner_id or 1).company_name or None
+
+    try:
+        return _web().reads.get_or_load(("company", customer_id), load)
+    except SplynxError:
+        return None
 
 
 @bp.route("/direct-pay-invoice-by-id", methods=["GET", "POST"])
@@ -314,30 +421,25 @@ def direct_pay_proforma():
 def widget():
     """Unpaid invoices with a Pay button each and the total owed (framed by the dashboard's
     ``code`` entry point)."""
-    addon = _addon()
+    ctx = _ctx()
     try:
         identity = current_identity()
     except SplynxError:
         return render_template("portal/widget.html", problem="unavailable"), 503
     if identity is None or identity.kind != "customer":
         return render_template("portal/widget.html", problem="login"), 200
+
     def render_widget():
-        invoices = payments.unpaid_invoices(addon, identity.id)
+        invoices = payments.unpaid_invoices(ctx, identity.id)
         return render_template("portal/widget.html", problem=None, invoices=invoices,
                                total=sum(i.due_cents for i in invoices),
-                               module=addon_module(), entry=_ENTRY_NAMES[INVOICE])
+                               module=MODULE_NAME, entry=_ENTRY_NAMES[INVOICE])
 
     try:
         # The page itself is kept: the dashboard shows it on every visit.
         return _cached(identity.id, ("widget", current_language()), render_widget)
-    except payments.PaymentError:
+    except documents.DocumentError:
         return render_template("portal/widget.html", problem="unavailable"), 503
-
-
-def addon_module():
-    from ..services.settings import MODULE_NAME
-
-    return MODULE_NAME
 
 
 # --- balance refill -----------------------------------------------------------------------
@@ -347,23 +449,27 @@ def addon_module():
 def refill(customer_id):
     """Add money to the balance: amount and card → Add. The payment is linked to no
     document; Splynx raises the balance."""
-    addon = _addon()
-    low, high = payments.refill_limits(addon)
-    saved = card_service.list_cards(addon, customer_id)
+    ctx = _ctx()
+    low, high = payments.refill_limits(ctx)
+    saved = card_service.list_cards(ctx, customer_id)
     form = RefillForm()
-    form.limits, form.sign = (low, high), _sign()
-    usable = _prepare_paying_form(form, saved)
+    form.limits, form.sign = (low, high), _config().currency_sign
+    usable = _prepare_paying_form(form, saved, customer_id, channel=Channel.PORTAL)
     if request.method == "POST" and form.validate_on_submit():
-        try:
-            attempt = payments.refill(
-                addon, customer_id, form.amount.cents, card_id=form.saved_card_id,
-                new_card=_new_card_of(form, may_save=True), request_key=form.request_key.data)
-        except payments.PaymentError as exc:
-            form.form_errors.append(str(exc))
-        else:
-            balance = _balance(customer_id, fresh=True)
-            return render_template("portal/refill_result.html", attempt=attempt, S=S,
-                                   balance=balance)
+        key = _accepted_key(form, customer_id, channel=Channel.PORTAL)
+        if key is not None:
+            try:
+                outcome = payments.refill(
+                    ctx, customer_id, form.amount.cents, request_key=key,
+                    card_id=form.saved_card_id, new_card=_new_card_of(form, may_save=True),
+                    client_address=_client_address())
+            except UserError as exc:
+                form.form_errors.append(say(exc))
+            else:
+                return render_template("portal/refill_result.html", attempt=outcome.attempt,
+                                       replay=outcome.replay, S=S,
+                                       balance=_balance(customer_id, fresh=True))
+    form.forget_card_data()
     balance = _balance(customer_id)
     status = 422 if form.errors or form.form_errors else 200
     return render_template("portal/refill.html", form=form, cards=saved, usable=usable,
@@ -374,8 +480,8 @@ def _balance(customer_id, fresh=False):
     """The balance in cents, or None when Splynx cannot say (the page still works)."""
     try:
         if fresh:
-            return payments.balance_cents(_addon(), customer_id)
+            return payments.balance_cents(_ctx(), customer_id)
         return _cached(customer_id, "balance",
-                       lambda: payments.balance_cents(_addon(), customer_id))
-    except payments.PaymentError:
+                       lambda: payments.balance_cents(_ctx(), customer_id))
+    except documents.DocumentError:
         return None

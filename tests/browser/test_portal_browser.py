@@ -170,8 +170,7 @@ def test_direct_pay_link_without_login(page, stack, viewport):
     from splynx_ippay.services.payments import link_signature
 
     person = PEOPLE[viewport]
-    addon = SimpleNamespace(settings={"WEB_SECRET_KEY":
-                                      stack.addon_env()["SPLYNX_IPPAY_WEB_SECRET_KEY"]})
+    addon = SimpleNamespace(secret=stack.addon_env()["SPLYNX_IPPAY_WEB_SECRET_KEY"].encode())
     sig = link_signature(addon, "invoice", person["direct_id"])
     page.goto(f"{stack.front}/ippay/direct-pay-invoice-by-id?item_id={person['direct_id']}&sig={sig}")
     expect(page.locator("h1")).to_have_text(f"Invoice #{person['direct_number']}")

@@ -1,25 +1,25 @@
-"""The staff side in a real Chromium, as an administrator goes through it in the demo: Finance →
-Invoices → Charge (preview, confirm, live progress, CSV) at desktop and phone width; the
-charge worker killed with SIGKILL mid-run and restarted; Modules list → Edit (the settings
-page: field errors, Test gateway); a partial refund from the transaction log; a customer
-session refused; labels and keyboard use."""
+"""The staff side's charge runs in a real Chromium, as an administrator goes through them in
+the demo: Finance → Invoices → Charge → preview (the confirmation step) → Confirm → the run
+with live progress → CSV, at desktop and phone width; a run no worker takes (the worker
+stopped, the warning on its page); the charge worker killed with SIGKILL mid-run, restarted,
+and the declined charged again after a confirmation; a customer session refused; the staff
+forms by keyboard. The other staff pages are in test_staff_pages_browser.py."""
 
-import csv
 import os
 import re
 import signal
 import time
 
 import pytest
-import requests
 from playwright.sync_api import expect
 
-from tests.browser.helpers import admin_login, assert_labelled, fill_card, login
+from tests.browser.helpers import admin_login, assert_labelled, login
+from tests.browser.staff_world import (  # noqa: F401  (staff_stack: the stack fixture)
+    ALARM_AFTER, check_ledgers, confirm, confirm_step, counts_on_page, download_csv,
+    emulator_state, fits_and_is_wide, issue_invoices, last_seq, open_charge_page, preview,
+    save_cards_in_portal, shot, sim, staff_stack)
 
 pytestmark = pytest.mark.browser
-
-CSV_HEADER = ["invoice_id", "invoice_number", "customer_id", "amount", "outcome", "gateway_code",
-              "gateway_text", "message", "card", "transaction_id"]
 
 #: Each viewport charges its own period, so that both find unpaid invoices. The desktop
 #: one is the emulator's seed (March–May 2024); the phone one is made by ``staff_data``.
@@ -39,78 +39,23 @@ PHONE_INVOICES = [(1, "44.00", "2024-06-05"), (2, "19.05", "2024-06-05"),
 #: The run the worker is killed in: 30 invoices of alice and bob, two of them declining.
 KILL_INVOICES = [(1 + n % 2, "19.05" if n in (7, 21) else f"{10 + n}.00",
                   f"2024-08-{1 + n % 28:02d}") for n in range(30)]
-REFUND_INVOICES = [(1, "75.00", "2024-10-05")]
+#: The runs started while no worker runs, one period per viewport.
+DEAD_PERIODS = {"desktop": ("2024-09-01", "2024-09-30"), "phone": ("2025-02-01", "2025-02-28")}
+DEAD_INVOICES = [(1, "21.00", "2024-09-03"), (2, "22.00", "2024-09-04"),
+                 (1, "23.00", "2025-02-03"), (2, "24.00", "2025-02-04")]
+NAMES = {"1": "Alice Anderson", "2": "Bob Brown", "3": "Carol Clark"}
 
 STAFF_PAGES = ["charge", "runs", "runs/1", "runs/1/csv", "runs/1/progress", "transactions",
-               "transactions/1", "settings"]
-
-
-# --- the world -------------------------------------------------------------------------
-
-def sim(stack, path, payload=None):
-    url = f"{stack.ippay_url}/_sim/{path}"
-    response = (requests.post(url, json=payload, timeout=10) if payload is not None
-                else requests.get(url, timeout=10))
-    response.raise_for_status()
-    return response.json()
-
-
-def emulator_state(stack):
-    response = requests.get(f"{stack.front}/_sandbox/state", timeout=10)
-    response.raise_for_status()
-    return response.json()
-
-
-def last_seq(stack):
-    return max((t["seq"] for t in sim(stack, "ledger")["transactions"]), default=0)
-
-
-def sales_since(stack, seq):
-    """SALE entries of the simulator's ledger after ``seq``: {transaction_id: entry}."""
-    sales = [t for t in sim(stack, "ledger")["transactions"]
-             if t["seq"] > seq and t["type"] == "SALE"]
-    ids = [t["transaction_id"] for t in sales]
-    assert len(ids) == len(set(ids)), f"a TransactionID twice in the ledger: {ids}"
-    return {t["transaction_id"]: t for t in sales}
-
-
-def sale_requests(stack):
-    """How many SALE requests the simulator received, by TransactionID."""
-    counts = {}
-    for req in sim(stack, "requests")["requests"]:
-        body = req["body"] or ""
-        if re.search(r"<TransactionType>\s*SALE\s*</TransactionType>", body):
-            tid = re.search(r"<TransactionID>\s*([^<\s]+)\s*</TransactionID>", body).group(1)
-            counts[tid] = counts.get(tid, 0) + 1
-    return counts
+               "transactions/1", "settings", "settings?partner=2", "blocked"]
 
 
 @pytest.fixture(scope="module")
 def staff_data(stack, browser):
     """Alice and Bob save a card through the portal (Carol has none); the invoices the
-    phone run, the killed run and the refund charge are issued through Splynx's API."""
-    from splynx_ippay.splynx import SplynxClient
-
-    for who in ("alice", "bob"):
-        context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US")
-        context.set_default_timeout(15000)
-        page = context.new_page()
-        try:
-            login(page, stack, who)
-            page.goto(f"{stack.front}/ippay/cards")
-            if page.locator(".saved-card").count() == 0:
-                fill_card(page, holder=f"{who.title()} Card")
-                page.get_by_role("button", name="Add card").click()
-                expect(page.locator(".alert-success")).to_contain_text("Your card was saved.")
-        finally:
-            context.close()
-    env = stack.addon_env()
-    client = SplynxClient(stack.splynx_url, env["SPLYNX_IPPAY_SPLYNX_API_KEY"],
-                          env["SPLYNX_IPPAY_SPLYNX_API_SECRET"])
-    for customer, price, day in PHONE_INVOICES + KILL_INVOICES + REFUND_INVOICES:
-        client.request("POST", "admin/finance/invoices", json={
-            "customer_id": customer, "date_created": day,
-            "items": [{"description": "Internet service", "quantity": 1, "price": price}]})
+    phone run, the killed run and the runs without a worker charge are issued through
+    Splynx's API."""
+    save_cards_in_portal(stack, browser)
+    issue_invoices(stack, PHONE_INVOICES + KILL_INVOICES + DEAD_INVOICES)
     return stack
 
 
@@ -123,33 +68,6 @@ def latency(stack):
     set_latency(0)
 
 
-# --- the pages -------------------------------------------------------------------------
-
-def open_charge_page(page):
-    """Finance → Invoices → the add-on's Charge button, framed by the emulator."""
-    page.locator(".navbar").get_by_role("link", name="Invoices", exact=True).click()
-    page.wait_for_url("**/admin/finance/invoices")
-    page.locator(".card-header").get_by_role("link", name="Charge", exact=True).click()
-    page.wait_for_url("**/admin/add-on?*")
-    frame = page.frame_locator("#addon-frame")
-    expect(frame.locator("h1")).to_have_text("Charge invoices to saved cards")
-    return frame
-
-
-def preview(frame, date_from, date_to):
-    frame.get_by_label("Invoice date from").fill(date_from)
-    frame.get_by_label("Invoice date to").fill(date_to)
-    frame.get_by_role("button", name="Preview").click()
-    expect(frame.locator("#preview")).to_be_visible()
-
-
-def confirm(frame):
-    """Confirm the previewed run; returns the run's id (its page is shown)."""
-    frame.locator("#confirm").click()
-    expect(frame.locator("h1")).to_have_text(re.compile(r"Charge run #\d+"))
-    return int(re.search(r"\d+", frame.locator("h1").inner_text()).group())
-
-
 WATCH_PROGRESS = """box => {
   const bar = box.querySelector('[role=progressbar]');
   window.__progress = [];
@@ -157,56 +75,8 @@ WATCH_PROGRESS = """box => {
       [+bar.getAttribute('aria-valuenow'), document.getElementById('p-state').textContent]))
     .observe(bar, {attributes: true});
 }"""
-
-
-#: The frame's page is no wider than the frame (nothing to scroll sideways).
-FITS = "b => (e => e.scrollWidth <= e.clientWidth)(b.ownerDocument.documentElement)"
-
-
-def counts_on_page(frame):
-    return {name: frame.locator(f"#p-{name}").inner_text()
-            for name in ("state", "charged", "declined", "errors", "skipped", "remaining")}
-
-
-def download_csv(page, frame, name):
-    with page.expect_download() as info:
-        frame.get_by_role("link", name="Download CSV").click()
-    download = info.value
-    assert re.fullmatch(r"ippay-charge-run-\d+\.csv", download.suggested_filename)
-    target = os.path.join(os.path.dirname(os.path.dirname(__file__)), "artifacts", name)
-    os.makedirs(os.path.dirname(target), exist_ok=True)
-    download.save_as(target)
-    with open(target, newline="", encoding="utf-8") as handle:
-        rows = list(csv.reader(handle))
-    assert rows[0] == CSV_HEADER
-    return [dict(zip(CSV_HEADER, row)) for row in rows[1:]]
-
-
-def check_ledgers(stack, rows, seq):
-    """The CSV, the simulator's ledger and Splynx's payments tell the same story: every
-    invoice charged at most once (one SALE request), every approval posted exactly once."""
-    sales = sales_since(stack, seq)
-    sent = {r["transaction_id"]: r for r in rows if r["outcome"] in ("charged", "declined")}
-    assert set(sales) == set(sent), "the ledger's SALEs are the run's attempts"
-    per_invoice = {}
-    for row in rows:
-        per_invoice.setdefault(row["invoice_id"], []).append(row)
-    assert all(len(v) == 1 for v in per_invoice.values()), "one item per invoice"
-    requested = sale_requests(stack)
-    assert all(requested.get(tid) == 1 for tid in sent), \
-        {tid: requested.get(tid) for tid in sent if requested.get(tid) != 1}
-    approved = {tid for tid, t in sales.items() if t["status"] != "declined"}
-    assert approved == {tid for tid, r in sent.items() if r["outcome"] == "charged"}
-    for tid in approved:
-        assert sales[tid]["amount"] == round(float(sent[tid]["amount"]) * 100)
-    state = emulator_state(stack)
-    payments = [p for p in state["payments"] if p.get("field_1") in sent]
-    assert sorted(p["field_1"] for p in payments) == sorted(approved), \
-        "each approval is one Splynx payment"
-    invoices = {str(i["id"]): i for i in state["invoices"]}
-    for tid in approved:
-        assert invoices[sent[tid]["invoice_id"]]["status"] == "paid"
-    return approved
+#: The run's state while no worker has started charging it, in staff words.
+NOT_STARTED = re.compile("waiting for a worker|reading the invoices")
 
 
 # --- 1. a charge run as staff do it -----------------------------------------------------
@@ -216,6 +86,8 @@ def test_charge_run_preview_confirm_progress_csv(page, staff_data, viewport, lat
     admin_login(page, stack)
     frame = open_charge_page(page)
     assert_labelled(frame)
+    fits_and_is_wide(frame, viewport, "charge")
+    shot(page, "charge")
     preview(frame, period["from"], period["to"])
     expect(frame.locator("#pv-invoices")).to_have_text(str(period["invoices"]))
     expect(frame.locator("#pv-customers")).to_have_text(str(period["customers"]))
@@ -226,39 +98,66 @@ def test_charge_run_preview_confirm_progress_csv(page, staff_data, viewport, lat
     for customer, (invoices, due) in period["without_card"].items():
         expect(apart.filter(has_text=due)).to_contain_text(customer)
         expect(apart.filter(has_text=due)).to_contain_text(invoices)
+        # By name, linked to the customer's page in Splynx (opened in the whole window).
+        link = apart.filter(has_text=due).get_by_role("link", name=NAMES[customer])
+        expect(link).to_have_attribute("href", f"/admin/customers/view?id={customer}")
+        expect(link).to_have_attribute("target", "_top")
     count = period["chargeable"].split()[0]
     expect(frame.locator("#confirm")).to_contain_text(f"Confirm: charge {count} invoices")
-    assert frame.locator("body").evaluate(FITS), "the charge page scrolls sideways"
-    page.shot("preview")
+    # The preview is the confirmation: it says what starts when Confirm is pressed.
+    expect(frame.locator("#confirm-question")).to_contain_text(
+        f"Charging starts as soon as you confirm: {count} invoices")
+    assert frame.locator("body").evaluate(
+        "b => b.ownerDocument.querySelector('#confirm').getAttribute('aria-describedby')") \
+        == "confirm-question"
+    fits_and_is_wide(frame, viewport, "preview")
+    shot(page, "preview")
 
     # Slow enough that the bar is seen moving (one charge takes 1.5 s, four at a time).
     latency(1500)
     seq = last_seq(stack)
     run_id = confirm(frame)
     frame.locator("#progress").evaluate(WATCH_PROGRESS)
-    expect(frame.locator("#p-state")).not_to_have_text(re.compile("queued|expanding"),
-                                                       timeout=15000)
-    page.shot("progress")
+    expect(frame.locator("#p-state")).not_to_have_text(NOT_STARTED, timeout=15000)
+    expect(frame.locator("#p-state")).to_have_text("charging")
+    shot(page, "progress")
     expect(frame.locator("#p-state")).to_have_text("done", timeout=30000)
     seen = frame.locator("#progress").evaluate("() => window.__progress")
     assert seen, "the page was reloaded, or the bar never moved"
     percents = [p for p, _ in seen]
     assert percents == sorted(percents) and percents[-1] == 100, seen
     assert seen[-1][1] == "done" and len({tuple(s) for s in seen}) > 1, seen
+    # The bar counts charges made (charged, declined, errors) of those to make: never the
+    # invoice skipped for want of a card.
+    charges = int(count)
+    assert set(percents) <= {100 * k // charges for k in range(charges + 1)}, seen
     expect(frame.locator("#bar")).to_have_attribute("style", re.compile(r"width: ?100%"))
     shown = counts_on_page(frame)
     assert shown == {"state": "done", "charged": str(period["charged"]),
                      "declined": str(period["declined"]), "errors": "0", "skipped": "1",
                      "remaining": "0"}
+    expect(frame.locator("#p-made")).to_have_text(count)
+    expect(frame.locator("#p-to-make")).to_have_text(count)
+    expect(frame.locator("#p-skipped-beside")).to_have_text("1")
+    expect(frame.locator("#worker-warning")).to_be_hidden()
     # The item list and the rerun button come with the final state, still without a reload.
     expect(frame.locator("#items tbody tr")).to_have_count(period["invoices"])
     expect(frame.get_by_role("button", name="Charge the declined and failed again")).to_be_visible()
     assert frame.locator("#progress").evaluate("() => Array.isArray(window.__progress)")
+    # Outcomes in staff words; the skipped one says why, by the customer's name.
+    outcomes = frame.locator("#items tbody td.outcome").all_inner_texts()
+    assert sorted(set(outcomes)) == ["charged", "declined", "skipped"], outcomes
+    skipped_row = frame.locator('#items tbody tr[data-status="skipped"]')
+    expect(skipped_row).to_contain_text("Carol Clark")
+    expect(skipped_row).to_contain_text("No saved card.")
+    expect(frame.locator('#items tbody tr[data-status="declined"]').first).to_contain_text(
+        "Do not honor: The bank declined without giving a reason.")
     assert_labelled(frame)
     # At any width the page fits its frame: wide tables scroll inside themselves.
-    assert frame.locator("body").evaluate(FITS), "the run page scrolls sideways"
+    fits_and_is_wide(frame, viewport, "run")
     expect(frame.locator("#p-amount")).to_have_text(re.compile(r"^\d[\d,]*\.\d\d$"))
-    page.shot("done")
+    expect(frame.locator("#run-admin")).to_have_text("Sandbox Administrator")
+    shot(page, "done")
 
     rows = download_csv(page, frame, f"staff-charge-run-{viewport}.csv")
     assert len(rows) == period["invoices"]
@@ -273,19 +172,62 @@ def test_charge_run_preview_confirm_progress_csv(page, staff_data, viewport, lat
     assert (skipped["customer_id"], skipped["message"]) == ("3", "No saved card.")
     for row in by_outcome["charged"] + by_outcome["declined"]:
         assert row["transaction_id"] and row["card"].endswith("1111"), row
-    # Masked card only: never more than the last four digits.
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", row["charge_started_utc"]), row
+        assert row["outcome_at_utc"] >= row["charge_started_utc"], row
+    # Masked card only: never more than the last four digits; "••••" as it is (the BOM).
     assert all(len(re.sub(r"\D", "", r["card"])) <= 4 for r in rows), rows
+    assert all("••••" in r["card"] for r in rows if r["card"]), rows
+    assert all(r["customer_name"] == NAMES[r["customer_id"]] for r in rows), rows
     approved = check_ledgers(stack, rows, seq)
     assert len(approved) == period["charged"]
-    # The run is listed in the history with the same counts.
+    # The run is listed in the history with the same counts, and who started it.
     frame.get_by_role("link", name="Charge runs").click()
     history = frame.locator("#runs tbody tr").filter(
         has=frame.get_by_role("link", name=f"#{run_id}", exact=True))
     expect(history).to_contain_text("done")
-    expect(history).to_contain_text("admin 1")
+    expect(history).to_contain_text("Sandbox Administrator")
+    fits_and_is_wide(frame, viewport, "runs")
+    shot(page, "runs")
 
 
-# --- 2. the worker killed mid-run, then restarted ----------------------------------------
+# --- 2. a run that no worker takes --------------------------------------------------------
+
+def test_run_no_worker_takes_warns_staff(page, staff_data, viewport):
+    """splynx-ippay-worker is not running: the run's page says so once no worker has taken
+    the run for the threshold, live, and the warning goes when a worker runs again."""
+    stack = staff_data
+    admin_login(page, stack)
+    frame = open_charge_page(page)
+    preview(frame, *DEAD_PERIODS[viewport])
+    expect(frame.locator("#pv-chargeable")).to_have_text(re.compile(r"^2 invoices"))
+    worker = stack.worker
+    os.kill(worker.pid, signal.SIGKILL)
+    worker.wait(timeout=10)
+    try:
+        confirm(frame)
+        expect(frame.locator("#p-state")).to_have_text("waiting for a worker")
+        warning = frame.locator("#worker-warning")
+        expect(warning).to_be_hidden()
+        shot(page, "waiting")
+        started = time.monotonic()
+        expect(warning).to_be_visible(timeout=(ALARM_AFTER + 15) * 1000)
+        assert time.monotonic() - started >= ALARM_AFTER - 2, "warned before the threshold"
+        expect(warning).to_have_attribute("role", "alert")
+        expect(warning).to_contain_text(re.compile(
+            r"No worker has taken this run for \d+ s: is splynx-ippay-worker running\?"))
+        expect(warning).to_contain_text("The last worker seen was on")
+        expect(frame.locator("#p-remaining")).to_have_text("2")
+        fits_and_is_wide(frame, viewport, "dead worker")
+        shot(page, "dead-worker")
+    finally:
+        stack.start_worker()
+    expect(frame.locator("#p-state")).to_have_text("done", timeout=30000)
+    expect(frame.locator("#worker-warning")).to_be_hidden()
+    expect(frame.locator("#p-charged")).to_have_text("2")
+    shot(page, "resumed")
+
+
+# --- 3. the worker killed mid-run, then restarted ----------------------------------------
 
 @pytest.mark.parametrize("viewport", ["desktop"])
 def test_worker_killed_mid_run_and_restarted(page, staff_data, viewport, latency):
@@ -319,7 +261,7 @@ def test_worker_killed_mid_run_and_restarted(page, staff_data, viewport, latency
     time.sleep(2)
     stalled = progress()
     assert stalled["remaining"] > 0 and stalled["state"] != "done", stalled
-    page.shot("killed")
+    shot(page, "killed")
 
     # Restarted as the demo's worker.sh does. A shorter gateway read timeout makes the
     # worker settle the charges the dead one left in flight (ENQ after the read timeout
@@ -332,7 +274,7 @@ def test_worker_killed_mid_run_and_restarted(page, staff_data, viewport, latency
     assert restarted.pid != worker.pid
     expect(frame.locator("#p-state")).to_have_text("done", timeout=45000)
     expect(frame.locator("#p-remaining")).to_have_text("0")
-    page.shot("resumed")
+    shot(page, "resumed")
     final = progress()
     rows = download_csv(page, frame, "staff-killed-run.csv")
     assert len(rows) == len(KILL_INVOICES)
@@ -345,16 +287,25 @@ def test_worker_killed_mid_run_and_restarted(page, staff_data, viewport, latency
     assert (final["charged"], final["declined"], final["errors"]) == (28, 2, 0), final
     assert len(approved) == 28
 
-    # Charge the declined and failed again: every invoice that can be paid ends paid once.
+    # Charge the declined and failed again, once confirmed: every invoice that can be paid
+    # ends paid once.
     latency(0)
     seq = last_seq(stack)
     frame.get_by_role("button", name="Charge the declined and failed again").click()
+    expect(frame.locator("h1")).to_have_text(f"Charge again: run #{run_id}")
+    expect(frame.locator("#confirm-step")).to_contain_text("2 declined or failed")
+    assert_labelled(frame)
+    shot(page, "rerun-confirm")
+    confirm_step(frame, "Yes, charge 2 invoices again")
+    expect(frame.locator("h1")).to_have_text(re.compile(r"Charge run #\d+"))
     expect(frame.locator("h1")).not_to_have_text(f"Charge run #{run_id}")
     expect(frame.locator("#p-state")).to_have_text("done", timeout=30000)
     expect(frame.locator("#p-charged")).to_have_text(str(28 - final["charged"]))
     expect(frame.locator("#p-declined")).to_have_text("2")
     expect(frame.locator("#p-errors")).to_have_text("0")
-    page.shot("rerun")
+    expect(frame.locator("#run-about")).to_contain_text(
+        f"the 2 declined and failed invoices of run #{run_id}")
+    shot(page, "rerun")
     rerun = download_csv(page, frame, "staff-killed-run-rerun.csv")
     assert {r["invoice_id"] for r in rerun} == {
         r["invoice_id"] for r in rows if r["outcome"] != "charged"}
@@ -368,105 +319,7 @@ def test_worker_killed_mid_run_and_restarted(page, staff_data, viewport, latency
     assert len(payments) == 28 and len({p["invoice_id"] for p in payments}) == 28
 
 
-# --- 3. Modules list → Edit: the settings page -------------------------------------------
-
-@pytest.mark.parametrize("viewport", ["desktop"])
-def test_settings_page_from_modules_list(page, staff_data, viewport):
-    stack = staff_data
-    admin_login(page, stack)
-    page.locator(".navbar").get_by_role("link", name="Modules list").click()
-    row = page.locator("#modules tbody tr", has_text="splynx_ippay_addon")
-    row.get_by_role("link", name="Edit").click()
-    frame = page.frame_locator("#addon-settings")
-    expect(frame.locator("h1")).to_have_text("IPpay add-on settings")
-    expect(frame.locator("#splynx-status")).to_have_class("ok")
-    expect(frame.locator("#gateway-status")).to_contain_text("answers PING")
-    assert_labelled(frame)
-    page.shot("settings")
-
-    stored = emulator_state(stack)["config"]["add-on/splynx_ippay_addon"]
-    for field, bad, words in (("charge_concurrency", "0", "from 1 to 64"),
-                              ("terminal_id", "TEST TERMINAL", "letters, digits")):
-        good = frame.locator(f"#{field}").input_value()
-        frame.locator(f"#{field}").fill(bad)
-        frame.get_by_role("button", name="Save").click()
-        expect(frame.locator(f"#{field}-error")).to_contain_text(words)
-        expect(frame.locator(".alert-danger")).to_contain_text("Nothing was saved")
-        expect(frame.locator(f"#{field}")).to_have_value(bad)
-        assert emulator_state(stack)["config"]["add-on/splynx_ippay_addon"] == stored
-        page.shot(f"error-{field}")
-        frame.locator(f"#{field}").fill(good)
-
-    frame.get_by_role("button", name="Test gateway").click()
-    expect(frame.locator("#test-result")).to_contain_text(
-        "The gateway answers PING for terminal TESTTERMINAL")
-    expect(frame.locator("#test-result")).to_have_class("ok")
-    # A wrong terminal is reported as the gateway's refusal, still before saving.
-    frame.get_by_label("Terminal ID").fill("NOSUCHTERMINAL")
-    frame.get_by_role("button", name="Test gateway").click()
-    expect(frame.locator("#test-result")).to_have_class("bad")
-    page.shot("test-gateway")
-
-
-# --- 4. the transaction log: a partial refund ------------------------------------------
-
-@pytest.mark.parametrize("viewport", ["desktop"])
-def test_partial_refund_from_transactions(page, staff_data, viewport):
-    stack = staff_data
-    admin_login(page, stack)
-    frame = open_charge_page(page)
-    preview(frame, "2024-10-01", "2024-10-31")
-    confirm(frame)
-    expect(frame.locator("#p-state")).to_have_text("done", timeout=20000)
-    expect(frame.locator("#p-charged")).to_have_text("1")
-
-    # Add-ons ▾ → IPpay transactions (focus opens the menu: works on a phone too).
-    page.locator(".navbar .dropdown", has_text="Add-ons").focus()
-    page.locator(".dropdown-menu a", has_text="IPpay transactions").click()
-    page.wait_for_url("**/admin/add-on?*")
-    log = page.frame_locator("#addon-frame")
-    expect(log.locator("h1")).to_have_text("Card transactions")
-    assert_labelled(log)
-    log.get_by_label("Customer ID").fill("1")
-    log.get_by_label("Outcome").select_option("posted")
-    log.get_by_label("Channel").fill("charge_run")
-    log.get_by_role("button", name="Filter").click()
-    row = log.locator("#attempts tbody tr", has_text="75.00").first
-    expect(row).to_contain_text("charge_run")
-    expect(row).to_contain_text("RECURRING")
-    tid = row.locator("a").inner_text()
-    page.shot("transactions")
-    row.get_by_role("link", name=tid).click()
-    expect(log.locator("h1")).to_have_text(f"Transaction {tid}")
-    expect(log.locator("#outcome")).to_have_text("posted")
-    assert_labelled(log)
-    log.get_by_label(re.compile("Refund amount")).fill("10.00")
-    log.locator("#refund-form").get_by_label("Reason").fill("Service outage credit")
-    log.get_by_role("button", name="Refund", exact=True).click()
-    expect(log.locator(".alert-success")).to_contain_text(
-        "Refund of 10.00 done and recorded in Splynx")
-    refund = log.locator("#refunds tbody tr").first
-    for text in ("refund", "10.00", "posted", "Service outage credit"):
-        expect(refund).to_contain_text(text)
-    expect(log.get_by_label(re.compile("Refund amount"))).to_have_value("65.00")
-    page.shot("refunded")
-    # The list shows the refunded amount; the gateway and Splynx have it once each.
-    log.get_by_role("link", name="Transactions", exact=True).click()
-    log.get_by_label("Customer ID").fill("1")
-    log.get_by_role("button", name="Filter").click()
-    listed = log.locator("#attempts tbody tr").filter(has=log.get_by_role("link", name=tid))
-    expect(listed.locator("td").nth(11)).to_have_text("10.00")
-    credits = [t for t in sim(stack, "ledger")["transactions"]
-               if t["type"] == "CREDIT" and t["transaction_id"] == tid]
-    assert [t["amount"] for t in credits] == [1000], credits
-    state = emulator_state(stack)
-    booked = [t for t in state["transactions"]
-              if f"IPPAY-REFUND-{tid}" in str(t.get("comment", ""))]
-    assert len(booked) == 1 and float(booked[0]["total"]) == 10.0, booked
-    assert len([p for p in state["payments"] if p.get("field_1") == tid]) == 1
-
-
-# --- 5. identity, labels, keyboard -------------------------------------------------------
+# --- 4. identity, labels, keyboard -------------------------------------------------------
 
 @pytest.mark.parametrize("viewport", ["desktop"])
 def test_customer_session_gets_403_on_staff_pages(page, staff_data, viewport):
@@ -495,7 +348,8 @@ def tab_to(page, element_id, limit=6):
 
 def test_staff_forms_by_keyboard(page, staff_data, viewport):
     """Tab from field to field and Enter to send: the charge form (a period that is wrong,
-    then one with no invoices), the settings form's Test gateway, the transaction filter."""
+    then one with no invoices), the settings form's Test gateway and its partner selector,
+    the transaction filter."""
     stack = staff_data
     admin_login(page, stack)
     page.goto(f"{stack.front}/ippay/admin/charge")
@@ -521,9 +375,14 @@ def test_staff_forms_by_keyboard(page, staff_data, viewport):
 
     page.goto(f"{stack.front}/ippay/admin/settings")
     page.get_by_label(re.compile("Charge concurrency")).focus()
-    tab_to(page, "test-gateway")  # language, Save, Test gateway
+    tab_to(page, "test-gateway", limit=14)  # language, roles, the limits, Save, Test gateway
     page.keyboard.press("Enter")
     expect(page.locator("#test-result")).to_contain_text("answers PING")
+    # The partner selector: a choice made with the arrow keys shows that partner at once.
+    page.get_by_label("Partner", exact=True).focus()
+    page.keyboard.press("End")
+    page.wait_for_url(re.compile(r"settings\?partner=2"))
+    expect(page.locator("h2").first).to_have_text("Partner Second Partner")
 
     page.goto(f"{stack.front}/ippay/admin/transactions")
     page.get_by_label("Customer ID").focus()

@@ -1,19 +1,30 @@
-"""The module setting ``language`` (docs/portal.md "Language"): the customer pages, their
+"""The module setting ``language`` (docs/portal.md "Languages"): the customer pages, their
 field errors and the gateway's decline messages in Spanish, English by default and on the
 staff pages; and no page left half in English."""
 
 import re
 
 import pytest
+from babel.messages.pofile import read_po
 
-from splynx_ippay import i18n
-from splynx_ippay.i18n_es import ES
+from splynx_ippay import catalogues, i18n
 from splynx_ippay.ippay import codes
 from tests.portal.helpers import (
     add_card, csrf, new_card_fields, pay_page, refill_page, submit_pay, submit_refill, text_of,
 )
 
 MODULE = "splynx_ippay_addon"
+
+
+def _spanish():
+    """The Spanish catalogue's translated sentences (no plurals), English text to Spanish."""
+    with open(catalogues.catalogue_paths("es")[0], "rb") as source:
+        catalog = read_po(source, locale="es")
+    return {m.id: m.string for m in catalog
+            if m.id and isinstance(m.id, str) and m.string and not m.fuzzy}
+
+
+ES = _spanish()
 
 #: English sentences and words of the customer pages that must not survive in Spanish.
 ENGLISH = (
@@ -29,8 +40,7 @@ ENGLISH = (
 
 
 def es(world):
-    world.addon.splynx.put_module_config(MODULE, {"language": "es"})
-    world.addon.module_settings.invalidate()
+    world.set_module_settings({"language": "es"})
 
 
 def assert_spanish(html, *spanish):
@@ -135,6 +145,8 @@ def test_widget_in_spanish(world):
     page = alice.get(f"{world.url}/ippay/widget", timeout=10)
     assert_spanish(page.text, "Pague sus facturas con tarjeta", "Número", "Pendiente",
                    "Total adeudado", "Pagar")
+    count = len(re.findall(r"<tr data-number=", page.text))
+    assert count > 1 and f"{count} facturas impagas</caption>" in page.text
     assert 'aria-label="Pagar la factura 202403000005, $75.00"' in page.text
     anonymous = world.login("bob")
     anonymous.cookies.clear()
@@ -150,7 +162,7 @@ def test_direct_link_pages_in_spanish(world):
 
     visitor = requests.Session()
     url = (f"{world.url}/ippay/direct-pay-invoice-by-id?item_id=3"
-           f"&sig={link_signature(world.addon, 'invoice', 3)}")
+           f"&sig={link_signature(world.ctx, 'invoice', 3)}")
     page = visitor.get(url, timeout=10)
     assert_spanish(page.text, "Factura #202402000003", "Importe pendiente $60.10",
                    "¿Tiene una cuenta?", "Inicie sesión en el portal de clientes",
@@ -179,7 +191,15 @@ def test_every_gateway_and_journal_message_has_a_spanish_text():
     messages |= {"The payment could not be sent. Nothing was charged.",
                  "The payment gateway could not be reached. Nothing was charged.",
                  "The payment did not reach the card network. Nothing was charged.",
-                 "The card details could not be saved. Please try again."}
+                 "The card details could not be saved. Please try again.",
+                 # the journal's other stored messages and the skip reasons a customer reads
+                 "The payment was interrupted before it was sent. Nothing was charged.",
+                 "The billing system did not answer. Nothing was charged.",
+                 "Paid meanwhile: another payment of it was approved.",
+                 "Not charged: the document is not this customer's.",
+                 "Paid meanwhile: nothing is due any more.",
+                 "The amount due has just changed. Please check it and pay again.",
+                 "Not sent: too many cards tried. Nothing was charged."}
     missing = sorted(m for m in messages if m not in ES)
     assert missing == []
 
@@ -205,13 +225,12 @@ def test_placeholders_survive_translation_and_staff_pages_stay_english(world):
 
 @pytest.mark.parametrize("value", ["fr", "xx", ""])
 def test_an_unknown_language_falls_back_to_english(world, value):
-    world.addon.splynx.put_module_config(MODULE, {"language": value})
-    world.addon.module_settings.invalidate()
+    world.set_module_settings({"language": value})
     page = world.login("alice").get(f"{world.url}/ippay/cards", timeout=10)
     assert 'lang="en"' in page.text and "Saved cards" in page.text
 
 
 def test_the_settings_page_offers_exactly_the_languages_with_a_catalog():
-    from splynx_ippay.services.staff_settings import LANGUAGES
+    from splynx_ippay.config import LANGUAGES
 
-    assert tuple(LANGUAGES) == i18n.LANGUAGES == ("en", "es")
+    assert tuple(LANGUAGES) == catalogues.LANGUAGES == ("en", "es")

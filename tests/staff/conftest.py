@@ -26,9 +26,15 @@ def staff_world(database_url):
     world.stop()
 
 
+def default_gateway(ctx):
+    """The IPpay client of the default terminal (the world's simulator)."""
+    config = ctx.module_settings.current()
+    return ctx.gateways.client(ctx.gateways.terminal_for(config.default, config.read_ok))
+
+
 def save_cards(addon, customer_ids, pan="4111111111111111"):
     """A saved default card for each customer (one gateway token shared: a test shortcut)."""
-    result = addon.gateway.tokenize(GatewayCard(pan, 12, 2031, holder="Test Holder"))
+    result = default_gateway(addon).tokenize(GatewayCard(pan, 12, 2031, holder="Test Holder"))
     assert result.approved, result
     with session_scope(addon.sessions) as session:
         for cid in customer_ids:
@@ -40,7 +46,7 @@ def save_cards(addon, customer_ids, pan="4111111111111111"):
 
 def run_worker_until_done(addon, run_id=None, concurrency=4, timeout=120, **kwargs):
     """Run an in-process worker until no run is active."""
-    from splynx_ippay.services.charging import Worker
+    from splynx_ippay.services.charge_runs.worker import Worker
 
     kwargs.setdefault("settle_after", 0.5)
     kwargs.setdefault("retry_after", 0.2)
@@ -58,3 +64,24 @@ def run_worker_until_done(addon, run_id=None, concurrency=4, timeout=120, **kwar
 def runs(addon):
     with session_scope(addon.sessions) as session:
         return session.execute(select(ChargeRun).order_by(ChargeRun.id)).scalars().all()
+
+
+def confirm_data(session, world, data):
+    """What the preview's Confirm button sends for ``data`` (the filters, and the count and
+    total previewed): a run starts only with them."""
+    import re
+
+    from html import unescape
+
+    page = session.post(f"{world.url}/ippay/admin/charge/preview", data=data, timeout=30)
+    assert page.status_code == 200 and 'id="confirm-form"' in page.text, page.text[:2000]
+    form = page.text.split('id="confirm-form"', 1)[1].split("</form>", 1)[0]
+    return {unescape(name): unescape(value) for name, value in
+            re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', form)}
+
+
+def start_run(session, world, data):
+    """Preview and confirm a run as staff do; the answer to the confirmation."""
+    return session.post(f"{world.url}/ippay/admin/charge/confirm",
+                        data=confirm_data(session, world, data), timeout=30,
+                        allow_redirects=False)

@@ -17,9 +17,9 @@ def admin_page(world, admin, number):
         "module": "splynx_ippay_addon", "model": "Invoices", "item_id": number}, timeout=10)
 
 
-def charge(world, admin, number, page):
+def charge(world, admin, number, page, confirm="yes"):
     return admin.post(f"{world.url}/ippay/admin/invoice", params={"item_id": number}, data={
-        "csrf_token": form_value(page.text, "csrf_token"),
+        "csrf_token": form_value(page.text, "csrf_token"), "confirm": confirm,
         "request_key": form_value(page.text, "request_key")}, timeout=30)
 
 
@@ -33,7 +33,13 @@ def test_staff_pay_an_invoice_with_the_customers_saved_card(world):
     page = admin_page(world, admin, invoice["number"])
     assert page.status_code == 200
     assert "Visa •••• 1111" in page.text and "by the customer's saved card" in page.text
-    result = charge(world, admin, invoice["number"], page)
+    assert 'href="/admin/customers/view?id=1"' in page.text and "Alice Anderson" in page.text
+    # The first press asks (the same request key goes on); nothing is charged yet.
+    asked = charge(world, admin, invoice["number"], page, confirm="")
+    assert 'id="confirm-yes"' in asked.text and "Alice Anderson's saved card" in asked.text
+    assert form_value(asked.text, "request_key") == form_value(page.text, "request_key")
+    assert sales(world) == []
+    result = charge(world, admin, invoice["number"], asked)
     assert "Success!" in result.text and "This invoice is paid." in result.text
     # The same form sent again shows the first outcome and charges nothing more.
     assert "Success!" in charge(world, admin, invoice["number"], page).text
@@ -41,7 +47,7 @@ def test_staff_pay_an_invoice_with_the_customers_saved_card(world):
     state = world.emu_call("state")
     paid = next(i for i in state["invoices"] if i["id"] == invoice["id"])
     assert paid["status"] == "paid"
-    with session_scope(world.addon.sessions) as session:
+    with session_scope(world.ctx.sessions) as session:
         attempt = session.execute(select(PaymentAttempt)).scalar_one()
     assert attempt.admin_id == 1 and attempt.channel == "admin"
 
@@ -51,8 +57,12 @@ def test_pay_links_shown_to_staff_work_for_that_invoice_only(world):
     admin = world.login_admin()
     page = admin_page(world, admin, invoice["number"])
     assert "no saved card" in page.text
-    links = re.findall(r"<code>https?://[^/]+(/ippay/direct-pay-invoice[^<]+)</code>", page.text)
+    links = re.findall(r'id="link-(?:number|id)" readonly value="https?://[^/]+'
+                       r'(/ippay/direct-pay-invoice[^"]+)"', page.text)
     assert len(links) == 2
+    # Which to send: by number (the customer knows it), by id (templates); both signed.
+    assert "send this one" in page.text and "Both are signed" in page.text
+    assert page.text.count('data-copy="link-') == 2
     for link in links:
         direct = requests.get(world.url + link.replace("&amp;", "&"), timeout=10)
         assert direct.status_code == 200 and invoice["number"] in direct.text

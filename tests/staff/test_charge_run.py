@@ -3,6 +3,7 @@ worker's outcomes, progress, CSV, rerun; and staff identity on every page."""
 
 import csv
 import io
+import re
 import threading
 
 import requests
@@ -10,8 +11,9 @@ from sqlalchemy import select
 
 from splynx_ippay.db import session_scope
 from splynx_ippay.models import ChargeItem, PaymentAttempt, StaffAction
+from splynx_ippay.services.charge_runs.filters import RunFilters
 
-from .conftest import run_worker_until_done, runs, save_cards
+from .conftest import confirm_data, run_worker_until_done, runs, save_cards, start_run
 
 PERIOD = {"date_from": "2024-01-01", "date_to": "2024-12-31"}
 
@@ -32,7 +34,7 @@ def test_staff_pages_need_an_administrator(staff_world):
         response = customer.get(f"{staff_world.url}/ippay/admin/{path}", allow_redirects=False)
         assert response.status_code == 403
     response = post(customer, staff_world, "charge/confirm", PERIOD)
-    assert response.status_code == 403 and runs(staff_world.addon) == []
+    assert response.status_code == 403 and runs(staff_world.ctx) == []
 
 
 def test_period_errors_say_what_is_wrong_and_start_nothing(staff_world):
@@ -49,30 +51,54 @@ def test_period_errors_say_what_is_wrong_and_start_nothing(staff_world):
         for path in ("charge/preview", "charge/confirm"):
             response = post(admin, staff_world, path, data)
             assert message in response.text, (data, response.text[:2000])
-    assert runs(staff_world.addon) == []
+    assert runs(staff_world.ctx) == []
 
 
 def test_preview_lists_customers_without_a_card_apart(staff_world):
-    save_cards(staff_world.addon, [1, 2])
+    save_cards(staff_world.ctx, [1, 2])
     admin = staff_world.login_admin()
     response = post(admin, staff_world, "charge/preview", PERIOD)
     assert response.status_code == 200
     text = response.text
     # Unpaid in the seed: alice 3,5,8,10; bob 6,9,11; carol 4,7.
     assert 'id="pv-invoices">9<' in text and 'id="pv-customers">3<' in text
-    assert 'id="without-card"' in text and "<td>3</td>" in text
+    # Carol (3) by name, linked to her page in Splynx.
+    without = text.split('id="without-card"', 1)[1].split("</table>", 1)[0]
+    assert 'href="/admin/customers/view?id=3"' in without and "Carol Clark" in without
+    assert "Alice" not in without and "Bob" not in without
     assert "Confirm: charge 7 invoices" in text
+    # The Confirm button carries what was previewed; nothing starts without it.
+    assert 'name="expect_invoices" value="7"' in text
+    unconfirmed = post(admin, staff_world, "charge/confirm", PERIOD)
+    assert unconfirmed.status_code == 409 and "confirm" in unconfirmed.text
+    assert runs(staff_world.ctx) == []
+
+
+def test_a_run_starts_only_if_the_invoices_are_still_those_previewed(staff_world):
+    save_cards(staff_world.ctx, [1, 2])
+    admin = staff_world.login_admin()
+    data = confirm_data(admin, staff_world, PERIOD)
+    # An invoice issued after the preview changes the count and the total.
+    staff_world.store().add_invoice(1, [{"description": "Late one", "quantity": 1,
+                                         "price": "5.00"}], date_created="2024-07-07")
+    changed = admin.post(f"{staff_world.url}/ippay/admin/charge/confirm", data=data,
+                         allow_redirects=False)
+    assert changed.status_code == 409 and "changed since the preview" in changed.text
+    assert "Confirm: charge 8 invoices" in changed.text and runs(staff_world.ctx) == []
+    assert start_run(admin, staff_world, PERIOD).status_code == 302
+    assert len(runs(staff_world.ctx)) == 1
 
 
 def test_a_double_click_or_two_staff_start_one_run(staff_world):
-    save_cards(staff_world.addon, [1, 2, 3])
+    save_cards(staff_world.ctx, [1, 2, 3])
     first, second = staff_world.login_admin(), staff_world.login_admin()
+    confirmed = confirm_data(first, staff_world, PERIOD)
     answers = []
     barrier = threading.Barrier(4)
 
     def confirm(session):
         barrier.wait()
-        answers.append(post(session, staff_world, "charge/confirm", PERIOD))
+        answers.append(post(session, staff_world, "charge/confirm", confirmed))
 
     threads = [threading.Thread(target=confirm, args=(s,)) for s in (first, first, second, second)]
     for thread in threads:
@@ -83,14 +109,14 @@ def test_a_double_click_or_two_staff_start_one_run(staff_world):
     assert codes == [302, 409, 409, 409], codes
     refused = [a for a in answers if a.status_code == 409]
     assert all("already queued or running" in a.text for a in refused)
-    assert len(runs(staff_world.addon)) == 1
+    assert len(runs(staff_world.ctx)) == 1
 
 
 def test_a_run_charges_posts_declines_and_reports(staff_world):
-    addon = staff_world.addon
+    addon = staff_world.ctx
     save_cards(addon, [1, 2])  # carol (3) has no card
     admin = staff_world.login_admin()
-    response = post(admin, staff_world, "charge/confirm", PERIOD)
+    response = start_run(admin, staff_world, PERIOD)
     assert response.status_code == 302
     run_id = int(response.headers["Location"].rstrip("/").split("/")[-1])
     page = admin.get(f"{staff_world.url}/ippay/admin/runs/{run_id}")
@@ -120,22 +146,38 @@ def test_a_run_charges_posts_declines_and_reports(staff_world):
     assert items[10].response_text and items[10].masked_card == "Visa •••• 1111"
     assert items[7].status == "skipped" and "No saved card" in items[7].message
 
-    csv_text = admin.get(f"{staff_world.url}/ippay/admin/runs/{run_id}/csv").text
+    download = admin.get(f"{staff_world.url}/ippay/admin/runs/{run_id}/csv")
+    # UTF-8 with a byte-order mark, so that a spreadsheet shows "Visa •••• 1111" as it is.
+    assert download.content.startswith(b"\xef\xbb\xbf")
+    assert download.headers["Content-Type"] == "text/csv; charset=utf-8"
+    csv_text = download.content.decode("utf-8-sig")
     rows = list(csv.DictReader(io.StringIO(csv_text)))
     assert len(rows) == 9
     row = next(r for r in rows if r["invoice_id"] == "5")
     assert row["outcome"] == "charged" and row["amount"] == "75.00" and len(row["transaction_id"]) == 18
     assert "4111111111111111" not in csv_text
+    assert list(rows[0])[:10] == ["invoice_id", "invoice_number", "customer_id", "amount",
+                                  "outcome", "gateway_code", "gateway_text", "message", "card",
+                                  "transaction_id"], "old columns first, in their order"
+    assert row["customer_name"] == "Alice Anderson" and row["card"] == "Visa •••• 1111"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", row["charge_started_utc"])
+    assert row["outcome_at_utc"] >= row["charge_started_utc"]
+    skipped = next(r for r in rows if r["invoice_id"] == "7")
+    assert (skipped["customer_name"], skipped["charge_started_utc"]) == ("Carol Clark", "")
 
     history = admin.get(f"{staff_world.url}/ippay/admin/runs").text
-    assert f"#{run_id}" in history and "admin 1" in history
+    assert f"#{run_id}" in history and "Sandbox Administrator" in history
 
-    # Rerun: only the declined invoices go into the new run.
-    response = post(admin, staff_world, f"runs/{run_id}/rerun", {})
+    # Rerun: only the declined invoices go into the new run, once confirmed.
+    asked = post(admin, staff_world, f"runs/{run_id}/rerun", {})
+    assert asked.status_code == 200 and "Yes, charge 2 invoices again" in asked.text
+    assert len(runs(addon)) == 1
+    response = post(admin, staff_world, f"runs/{run_id}/rerun", {"confirm": "yes"})
     assert response.status_code == 302
     rerun_id = int(response.headers["Location"].rstrip("/").split("/")[-1])
     assert rerun_id != run_id
-    assert post(admin, staff_world, f"runs/{run_id}/rerun", {}).status_code == 302  # refused, flashed
+    assert post(admin, staff_world, f"runs/{run_id}/rerun",
+                {"confirm": "yes"}).status_code == 302  # refused, flashed
     assert len(runs(addon)) == 2
     run_worker_until_done(addon)
     with session_scope(addon.sessions) as session:
@@ -173,13 +215,14 @@ def test_a_stalled_worker_taken_for_dead_changes_nothing_and_comes_back(staff_wo
     import datetime as dt
 
     from splynx_ippay.models import ChargeWorker
-    from splynx_ippay.services import charging
+    from splynx_ippay.services.charge_runs import items as run_items, runs as charge_runs
+    from splynx_ippay.services.charge_runs.worker import Worker
 
-    addon = staff_world.addon
+    addon = staff_world.ctx
     save_cards(addon, [1])
-    run = charging.create_run(addon, admin_id=1, period_from=dt.date(2024, 1, 1),
-                              period_to=dt.date(2024, 12, 31), filters={"customer_ids": [1]})
-    stalled = charging.Worker(addon, concurrency=1, run_ids=[run.id], settle_after=0,
+    run = charge_runs.create_run(addon, admin_id=1, period_from=dt.date(2024, 1, 1),
+                              period_to=dt.date(2024, 12, 31), filters=RunFilters(customer_ids=(1,)))
+    stalled = Worker(addon, concurrency=1, run_ids=[run.id], settle_after=0,
                               retry_after=0, lease=5, poll=0)
     stalled._register()
     while stalled.expand_step():
@@ -188,17 +231,17 @@ def test_a_stalled_worker_taken_for_dead_changes_nothing_and_comes_back(staff_wo
     with session_scope(addon.sessions) as session:
         session.execute(ChargeWorker.__table__.update().where(ChargeWorker.token == stalled.token)
                         .values(heartbeat_at=dt.datetime(2000, 1, 1)))
-    rescuer = charging.Worker(addon, concurrency=1, run_ids=[run.id], settle_after=0,
+    rescuer = Worker(addon, concurrency=1, run_ids=[run.id], settle_after=0,
                               retry_after=0, lease=5, poll=0)
     rescuer._register()
     assert rescuer.recover() == 1
     assert rescuer.claim(10)[:1] == [item_id]
-    charging.process_item(addon, item_id, rescuer)
-    before = [i for i in charging.items(addon, run.id) if i.id == item_id][0]
+    run_items.process_item(addon, item_id, rescuer)
+    before = [i for i in charge_runs.items(addon, run.id) if i.id == item_id][0]
     assert before.status == "charged"
     # A wakes up and carries on with the item it claimed.
-    charging.process_item(addon, item_id, stalled)
-    after = [i for i in charging.items(addon, run.id) if i.id == item_id][0]
+    run_items.process_item(addon, item_id, stalled)
+    after = [i for i in charge_runs.items(addon, run.id) if i.id == item_id][0]
     assert (after.status, after.transaction_id, after.message) == \
         (before.status, before.transaction_id, before.message)
     sales = [t for t in staff_world.sim_call("ledger")["transactions"]

@@ -12,7 +12,8 @@ from sqlalchemy import select
 
 from splynx_ippay.db import make_engine, session_scope
 from splynx_ippay.models import Base, PaymentAttempt
-from splynx_ippay.services import charging
+from splynx_ippay.services.charge_runs import runs as charge_runs
+from splynx_ippay.services.charge_runs.filters import RunFilters
 
 from .conftest import ROOT, build_staff_world, run_worker_until_done, save_cards
 
@@ -23,7 +24,7 @@ def cli(world, *args, env=None):
 
 
 def test_charge_command_dry_run_then_charge(staff_world):
-    save_cards(staff_world.addon, [1, 2])
+    save_cards(staff_world.ctx, [1, 2])
     dry = cli(staff_world, "charge", "--from", "2024-01-01", "--to", "2024-12-31", "--dry-run")
     assert dry.returncode == 0, dry.stderr
     assert "9 unpaid, 3 customers" in dry.stdout and "Dry run: nothing charged." in dry.stdout
@@ -32,7 +33,7 @@ def test_charge_command_dry_run_then_charge(staff_world):
         t["type"] == "TOKENIZE" for t in staff_world.sim_call("ledger")["transactions"])
     bad = cli(staff_world, "charge", "--from", "2024-12-31", "--to", "2024-01-01")
     assert bad.returncode == 2 and "starts after it ends" in bad.stderr
-    run = cli(staff_world, "charge", "--from", "2024-01-01", "--to", "2024-12-31", "--progress",
+    run = cli(staff_world, "charge", "--from", "2024-01-01", "--to", "2024-12-31", "--yes", "--progress",
               "--settle-after", "1", "--retry-after", "0.2")
     assert run.returncode == 0, run.stderr[-2000:]
     assert "charged 5" in run.stdout and "declined 2" in run.stdout and "skipped 2" in run.stdout
@@ -74,19 +75,19 @@ def test_two_workers_share_a_server_database(kind, tmp_path):
     url, drop = make_database(kind, tmp_path)
     world = build_staff_world(url, {"extra_invoices": 120, "extra_customers": 12})
     try:
-        save_cards(world.addon, range(4, 16))
-        run = charging.create_run(world.addon, admin_id=1, period_from=dt.date(2024, 6, 1),
-                                  period_to=dt.date(2024, 12, 31), filters={})
-        workers = [threading.Thread(target=run_worker_until_done, args=(world.addon,),
+        save_cards(world.ctx, range(4, 16))
+        run = charge_runs.create_run(world.ctx, admin_id=1, period_from=dt.date(2024, 6, 1),
+                                  period_to=dt.date(2024, 12, 31), filters=RunFilters())
+        workers = [threading.Thread(target=run_worker_until_done, args=(world.ctx,),
                                     kwargs={"concurrency": 4}) for _ in range(2)]
         for worker in workers:
             worker.start()
         for worker in workers:
             worker.join()
-        progress = charging.progress(world.addon, run.id)
+        progress = charge_runs.progress(world.ctx, run.id)
         assert progress["state"] == "done" and progress["charged"] == 120
         sales = [t for t in world.sim_call("ledger")["transactions"] if t["type"] == "SALE"]
-        with session_scope(world.addon.sessions) as session:
+        with session_scope(world.ctx.sessions) as session:
             attempts = {a.transaction_id: a.invoice_id
                         for a in session.execute(select(PaymentAttempt)).scalars()}
         assert len(sales) == 120 and max(Counter(attempts[t["transaction_id"]]
@@ -94,6 +95,6 @@ def test_two_workers_share_a_server_database(kind, tmp_path):
         payments = [p for p in world.emu_call("state")["payments"] if p.get("field_1")]
         assert len(payments) == 120
     finally:
-        world.addon.sessions.kw["bind"].dispose()
+        world.ctx.sessions.kw["bind"].dispose()
         world.stop()
         drop()

@@ -19,7 +19,8 @@ from sqlalchemy import select
 
 from splynx_ippay.db import session_scope
 from splynx_ippay.models import ChargeItem, PaymentAttempt
-from splynx_ippay.services import charging
+from splynx_ippay.services.charge_runs import runs as charge_runs
+from splynx_ippay.services.charge_runs.filters import RunFilters
 
 from .conftest import ROOT, build_staff_world, run_worker_until_done, save_cards
 
@@ -31,20 +32,20 @@ N_CUSTOMERS = 50
 def big_world(database_url):
     world = build_staff_world(database_url, {"extra_invoices": N_INVOICES,
                                              "extra_customers": N_CUSTOMERS})
-    save_cards(world.addon, range(4, 4 + N_CUSTOMERS))
+    save_cards(world.ctx, range(4, 4 + N_CUSTOMERS))
     yield world
     world.stop()
 
 
 def start_run(world):
-    run = charging.create_run(world.addon, admin_id=1, period_from=dt.date(2024, 6, 1),
-                              period_to=dt.date(2024, 12, 31), filters={})
+    run = charge_runs.create_run(world.ctx, admin_id=1, period_from=dt.date(2024, 6, 1),
+                              period_to=dt.date(2024, 12, 31), filters=RunFilters())
     return run.id
 
 
 def check_ledgers(world, run_id):
-    addon = world.addon
-    progress = charging.progress(addon, run_id)
+    addon = world.ctx
+    progress = charge_runs.progress(addon, run_id)
     assert progress["state"] == "done" and progress["remaining"] == 0, progress
     with session_scope(addon.sessions) as session:
         attempts = {a.transaction_id: a for a in session.execute(select(PaymentAttempt)).scalars()}
@@ -91,7 +92,7 @@ def test_worker_killed_three_times_resumes_without_charging_twice(big_world):
         child.send_signal(signal.SIGKILL)
         child.wait()
         kills += 1
-    progress = charging.progress(world.addon, run_id)
+    progress = charge_runs.progress(world.ctx, run_id)
     assert 0 < progress["remaining"] < N_INVOICES, progress  # killed mid-run
     child = subprocess.run(command + ["--exit-when-idle"], cwd=ROOT, env=env, timeout=120,
                            capture_output=True, text=True)
@@ -100,8 +101,8 @@ def test_worker_killed_three_times_resumes_without_charging_twice(big_world):
     # The seeded amounts all approve. A worker killed after marking an attempt sent but
     # before the request left leaves an attempt that ENQ finds never reached the gateway:
     # "Nothing was charged", an error a rerun picks up. Nothing else may be left.
-    odd = [(i.invoice_id, i.status, i.message) for i in charging.items(
-        world.addon, run_id, limit=N_INVOICES) if i.status != "charged"]
+    odd = [(i.invoice_id, i.status, i.message) for i in charge_runs.items(
+        world.ctx, run_id, limit=N_INVOICES) if i.status != "charged"]
     assert all(status == "error" and "Nothing was charged" in message
                for _, status, message in odd), odd
     assert statuses["charged"] + statuses["error"] == N_INVOICES
@@ -118,7 +119,7 @@ def test_gateway_timeouts_half_after_commit(big_world):
     def switch_half_way():
         # Half the run's timeouts commit the charge, the other half do not.
         while not stop.wait(0.05):
-            if charging.progress(world.addon, run_id)["remaining"] <= N_INVOICES // 2:
+            if charge_runs.progress(world.ctx, run_id)["remaining"] <= N_INVOICES // 2:
                 world.sim_call("faults", {"rate": 0.1, "kind": "timeout_no_commit",
                                           "delay_s": 1.3, "types": ["SALE"]})
                 return
@@ -126,7 +127,7 @@ def test_gateway_timeouts_half_after_commit(big_world):
     switcher = threading.Thread(target=switch_half_way)
     switcher.start()
     try:
-        run_worker_until_done(world.addon, concurrency=8, settle_after=1.5)
+        run_worker_until_done(world.ctx, concurrency=8, settle_after=1.5)
     finally:
         stop.set()
         switcher.join()
@@ -142,10 +143,10 @@ def test_splynx_failing_payment_posts_are_retried_once_each(big_world):
     run_id = start_run(world)
     world.emu_call("faults", {"rate": 0.1, "seed": 7, "status": 500,
                               "path_regex": "finance/payments", "method": "POST"})
-    run_worker_until_done(world.addon, concurrency=8)
+    run_worker_until_done(world.ctx, concurrency=8)
     progress, statuses = check_ledgers(world, run_id)
     assert statuses["charged"] == N_INVOICES
-    with session_scope(world.addon.sessions) as session:
+    with session_scope(world.ctx.sessions) as session:
         retried = session.execute(select(PaymentAttempt).where(PaymentAttempt.post_tries > 1)
                                   ).scalars().all()
     assert retried  # some posts failed and were retried

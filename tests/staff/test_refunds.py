@@ -6,19 +6,18 @@ from sqlalchemy import select
 
 from splynx_ippay.db import session_scope
 from splynx_ippay.models import PaymentAttempt, Refund, StaffAction
-from splynx_ippay.services import refunds
-from splynx_ippay.services.charging import PeriodError  # noqa: F401
+from splynx_ippay.services import journal, refunds
 
-from .conftest import run_worker_until_done, save_cards
+from .conftest import run_worker_until_done, save_cards, start_run
 from .test_charge_run import PERIOD, post
 
 
 def charged(world):
-    save_cards(world.addon, [1, 2, 3])
+    save_cards(world.ctx, [1, 2, 3])
     admin = world.login_admin()
-    assert post(admin, world, "charge/confirm", {**PERIOD, "customer_ids": "1"}).status_code == 302
-    run_worker_until_done(world.addon)
-    with session_scope(world.addon.sessions) as session:
+    assert start_run(admin, world, {**PERIOD, "customer_ids": "1"}).status_code == 302
+    run_worker_until_done(world.ctx)
+    with session_scope(world.ctx.sessions) as session:
         attempts = session.execute(select(PaymentAttempt).where(
             PaymentAttempt.status == "posted").order_by(PaymentAttempt.id)).scalars().all()
     return admin, attempts
@@ -47,21 +46,33 @@ def test_log_filters_and_masks(staff_world):
 def test_void_cancels_the_sale_and_deletes_the_splynx_payment(staff_world):
     admin, attempts = charged(staff_world)
     attempt = attempts[0]
-    response = post(admin, staff_world, f"transactions/{attempt.id}/void", {"reason": "asked"})
+    # The first POST asks: nothing is sent until staff confirm.
+    asked = post(admin, staff_world, f"transactions/{attempt.id}/void", {"reason": "asked"})
+    assert asked.status_code == 200 and 'id="confirm-yes"' in asked.text
+    assert f"Void this payment of {attempt.amount_cents / 100:.2f}" in asked.text
+    assert not [t for t in staff_world.sim_call("ledger")["transactions"] if t["type"] == "VOID"]
+    response = post(admin, staff_world, f"transactions/{attempt.id}/void",
+                    {"reason": "asked", "confirm": "yes"})
     assert response.status_code == 302
     ledger = staff_world.sim_call("ledger")["transactions"]
     assert [t["type"] for t in ledger if t["transaction_id"] == attempt.transaction_id].count("VOID") == 1
     payments = [p for p in staff_world.emu_call("state")["payments"]
                 if p.get("field_1") == attempt.transaction_id]
     assert payments == [] and invoice(staff_world, attempt.invoice_id)["status"] == "not_paid"
-    rows = refunds.refunds_of(staff_world.addon, attempt.id)
+    rows = refunds.refunds_of(staff_world.ctx, attempt.id)
     assert [(r.kind, r.status, r.admin_id) for r in rows] == [("void", "posted", 1)]
+    # The page says voided, and no longer names the deleted Splynx payment.
+    detail = admin.get(f"{staff_world.url}/ippay/admin/transactions/{attempt.id}").text
+    assert 'id="outcome" data-status="voided">voided<' in detail
+    assert "none: the void deleted it" in detail and 'id="void-form"' not in detail
+    assert "Voided on" in detail and "Sandbox Administrator" in detail
+    assert "Void: recorded in Splynx" in detail and "Recorded in Splynx as a payment" in detail
     # Nothing is left to void or refund.
-    again = post(admin, staff_world, f"transactions/{attempt.id}/void", {})
+    again = post(admin, staff_world, f"transactions/{attempt.id}/void", {"confirm": "yes"})
     assert again.status_code == 302
-    assert len(refunds.refunds_of(staff_world.addon, attempt.id)) == 1
+    assert len(refunds.refunds_of(staff_world.ctx, attempt.id)) == 1
     try:
-        refunds.refund(staff_world.addon, attempt.id, 100, 1)
+        refunds.refund(staff_world.ctx, attempt.id, 100, 1)
         raise AssertionError("refund after a void must be refused")
     except refunds.RefundError as exc:
         assert "At most 0.00" in str(exc)
@@ -72,21 +83,26 @@ def test_partial_refunds_never_exceed_the_payment(staff_world):
     attempt = attempts[0]
     deposit_before = next(c for c in staff_world.emu_call("state")["customers"]
                           if int(c["id"]) == 1)["deposit"]
+    asked = post(admin, staff_world, f"transactions/{attempt.id}/refund", {"amount": "10.00"})
+    assert asked.status_code == 200 and "Yes, refund 10.00" in asked.text
+    assert 'name="amount" value="10.00"' in asked.text
+    assert refunds.refunds_of(staff_world.ctx, attempt.id) == []
     assert post(admin, staff_world, f"transactions/{attempt.id}/refund",
-                {"amount": "10.00"}).status_code == 302
+                {"amount": "10.00", "confirm": "yes"}).status_code == 302
     left = attempt.amount_cents - 1000
+    # More than is left is refused at once: no confirmation for what cannot be done.
     too_much = post(admin, staff_world, f"transactions/{attempt.id}/refund",
                     {"amount": f"{left // 100 + 1}.00"})
     assert too_much.status_code == 302
     page = admin.get(f"{staff_world.url}/ippay/admin/transactions/{attempt.id}").text
     assert "At most" in page
     assert post(admin, staff_world, f"transactions/{attempt.id}/refund",
-                {"amount": f"{left // 100}.{left % 100:02d}"}).status_code == 302
-    rows = refunds.refunds_of(staff_world.addon, attempt.id)
+                {"amount": f"{left // 100}.{left % 100:02d}", "confirm": "yes"}).status_code == 302
+    rows = refunds.refunds_of(staff_world.ctx, attempt.id)
     assert [(r.kind, r.status, r.amount_cents) for r in rows] == [
         ("refund", "posted", 1000), ("refund", "posted", left)]
-    assert refunds.refundable_cents(staff_world.addon, refunds.get_attempt(
-        staff_world.addon, attempt.id)) == 0
+    assert refunds.refundable_cents(staff_world.ctx, journal.load(
+        staff_world.ctx, attempt.id)) == 0
     credits = [t for t in staff_world.sim_call("ledger")["transactions"]
                if t["type"] == "CREDIT" and t["transaction_id"] == attempt.transaction_id]
     assert sorted(int(t["amount"]) for t in credits) == sorted([1000, left])
@@ -98,7 +114,7 @@ def test_partial_refunds_never_exceed_the_payment(staff_world):
     assert round(float(deposit_before) - float(deposit_after), 2) == attempt.amount_cents / 100
     # The payment stays: the money was received, then given back.
     assert [p for p in state["payments"] if p.get("field_1") == attempt.transaction_id]
-    with session_scope(staff_world.addon.sessions) as session:
+    with session_scope(staff_world.ctx.sessions) as session:
         actions = [a.action for a in session.execute(select(StaffAction)).scalars()]
     assert actions.count("refund") == 2
 
@@ -112,7 +128,7 @@ def test_simultaneous_refunds_give_money_back_once(staff_world):
     def go():
         barrier.wait()
         try:
-            outcomes.append(refunds.refund(staff_world.addon, attempt.id, attempt.amount_cents, 1))
+            outcomes.append(refunds.refund(staff_world.ctx, attempt.id, attempt.amount_cents, 1))
         except refunds.RefundError as exc:
             outcomes.append(exc)
 
@@ -132,13 +148,13 @@ def test_an_unknown_refund_is_settled_by_enq_not_resent(staff_world):
     attempt = attempts[0]
     staff_world.sim_call("faults", {"faults": [{"kind": "timeout_commit", "delay_s": 1.5,
                                                 "types": ["CREDIT"], "count": 1}]})
-    row = refunds.refund(staff_world.addon, attempt.id, 500, 1)
+    row = refunds.refund(staff_world.ctx, attempt.id, 500, 1)
     assert row.status == "posted"
     credits = [t for t in staff_world.sim_call("ledger")["transactions"] if t["type"] == "CREDIT"]
     assert len(credits) == 1
     staff_world.sim_call("faults", {"faults": [{"kind": "timeout_no_commit", "delay_s": 1.5,
                                                 "types": ["CREDIT"], "count": 1}]})
-    row = refunds.refund(staff_world.addon, attempt.id, 500, 1)
+    row = refunds.refund(staff_world.ctx, attempt.id, 500, 1)
     assert row.status == "failed"
     credits = [t for t in staff_world.sim_call("ledger")["transactions"] if t["type"] == "CREDIT"]
     assert len(credits) == 1
@@ -149,11 +165,11 @@ def test_a_payment_not_yet_in_splynx_is_not_voided(staff_world):
     posted after the void (money booked that was never taken), so it is refused."""
     import pytest
 
-    from splynx_ippay.models import AttemptKind
     from splynx_ippay.services import journal
+    from tests.support import open_attempt_for
 
-    save_cards(staff_world.addon, [1])
-    addon = staff_world.addon
+    save_cards(staff_world.ctx, [1])
+    addon = staff_world.ctx
     with session_scope(addon.sessions) as session:
         from splynx_ippay.models import Card
         card = session.execute(select(Card).where(Card.customer_id == 1)).scalars().first()
@@ -161,9 +177,7 @@ def test_a_payment_not_yet_in_splynx_is_not_voided(staff_world):
                 if i.due_cents % 100 == 0)
     staff_world.emu_call("faults", {"status": 500, "path_regex": "finance/payments$",
                                     "method": "POST", "count": 1})
-    attempt = journal.charge(addon, journal.open_attempt(
-        addon, kind=AttemptKind.INVOICE, customer_id=1, amount_cents=bill.due_cents, card=card,
-        channel="test", document_id=bill.id, document_number=bill.number))
+    attempt = journal.charge(addon, open_attempt_for(addon, card, bill))
     assert attempt.status == "post_pending"
     assert not refunds.can_void(addon, attempt)
     with pytest.raises(refunds.RefundError):
