@@ -36,7 +36,8 @@ if sys.argv[3] == "sim":
     server = BackgroundServer(create_sim()).start()
 else:
     server = BackgroundServer(create_splynx({"extra_invoices": n,
-                                             "extra_customers": max(1, n // 10)})).start()
+                                             "extra_customers": max(1, n // 10),
+                                             **json.loads(sys.argv[4])})).start()
 print(json.dumps(server.url), flush=True)
 sys.stdin.read()
 """
@@ -45,11 +46,12 @@ sys.stdin.read()
 class _Servers:
     """The simulator and the emulator, each in its own process (its own GIL)."""
 
-    def __init__(self, n_invoices):
+    def __init__(self, n_invoices, emulator_config=None):
         self.processes, urls = [], {}
         for kind in ("sim", "emu"):
             process = subprocess.Popen([sys.executable, "-c", _SERVERS, str(n_invoices), ROOT,
-                                        kind], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        kind, json.dumps(emulator_config or {})],
+                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                        text=True, stderr=subprocess.DEVNULL)
             self.processes.append(process)
             urls[kind] = json.loads(process.stdout.readline())
@@ -75,8 +77,11 @@ def _one_run(n_invoices, latency_ms, concurrency):
     from splynx_ippay.db import session_scope
     from splynx_ippay.ippay import Card as GatewayCard
     from splynx_ippay.models import Card
-    from splynx_ippay.services import build_addon, charging
+    from splynx_ippay.context import build_context
+    from splynx_ippay.services.charge_runs import runs as charge_runs
+    from splynx_ippay.services.charge_runs.filters import RunFilters
     from splynx_ippay.services.registration import register
+    from tests.support import default_gateway
 
     servers, urls = _servers(n_invoices)
     workdir = tempfile.mkdtemp(prefix="ippay-bench-")
@@ -87,17 +92,19 @@ def _one_run(n_invoices, latency_ms, concurrency):
                              "SPLYNX_API_SECRET": "sandbox-secret",
                              "IPPAY_URL": urls["sim"] + "/ippay", "DATABASE_URL": database_url,
                              "IPPAY_READ_TIMEOUT": 30.0})
-        addon = build_addon(settings)
+        addon = build_context(settings)
         register(addon.splynx)
-        token = addon.gateway.tokenize(GatewayCard("4111111111111111", 12, 2031, holder="B")).token
+        token = default_gateway(addon).tokenize(
+            GatewayCard("4111111111111111", 12, 2031, holder="B")).token
         n_customers = max(1, n_invoices // 10)
         with session_scope(addon.sessions) as session:
             for cid in range(4, 4 + n_customers):
                 session.add(Card(customer_id=cid, token=token, brand="Visa", last4="1111",
                                  exp_month=12, exp_year=2031, holder_name="B", is_default=True))
         requests.post(urls["sim"] + "/_sim/config", json={"latency_ms": latency_ms}, timeout=10)
-        run = charging.create_run(addon, admin_id=None, period_from=dt.date(2024, 1, 1),
-                                  period_to=dt.date(2025, 12, 31), filters={}, source="bench")
+        run = charge_runs.create_run(addon, admin_id=None, period_from=dt.date(2024, 1, 1),
+                                     period_to=dt.date(2025, 12, 31), filters=RunFilters(),
+                                     source="bench")
         env = {**os.environ, "PYTHONPATH": ROOT, "SPLYNX_IPPAY_CONFIG": "/nonexistent/config.ini",
                "SPLYNX_IPPAY_SPLYNX_URL": urls["emu"], "SPLYNX_IPPAY_SPLYNX_API_KEY": "sandbox-key",
                "SPLYNX_IPPAY_SPLYNX_API_SECRET": "sandbox-secret",
@@ -114,7 +121,7 @@ def _one_run(n_invoices, latency_ms, concurrency):
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         if worker.returncode:
             raise RuntimeError(worker.stderr[-2000:])
-        progress = charging.progress(addon, run.id)
+        progress = charge_runs.progress(addon, run.id)
         cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
         return {"invoices": n_invoices, "latency_ms": latency_ms, "concurrency": concurrency,
                 "seconds": elapsed, "charged": progress["charged"], "state": progress["state"],

@@ -17,7 +17,12 @@ from pathlib import Path
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
-NGINX_SNIPPET = ROOT / "etc" / "nginx" / "sites-available" / "splynx-ippay.addons"
+# The package's locations (included in the Splynx server block) and its http-level part
+# (the limit_req zone those locations use).
+NGINX_SNIPPET = ROOT / "etc" / "splynx-ippay" / "nginx-location.conf"
+NGINX_HTTP_CONF = ROOT / "etc" / "nginx" / "conf.d" / "splynx-ippay.conf"
+#: Where the package looks for Splynx's local add-on CLI (the demo puts the stand-in there).
+SPLYNX_ADDON_CLI = Path("/var/www/splynx/system/script/addon")
 
 NGINX_CONF = """\
 {user}
@@ -33,6 +38,7 @@ http {{
     uwsgi_temp_path {state}/nginx-tmp/uwsgi;
     scgi_temp_path {state}/nginx-tmp/scgi;
     types {{ text/html html; text/css css; application/javascript js; }}
+    include {http_conf};
     upstream splynx {{ server 127.0.0.1:{splynx_port}; keepalive 16; }}
     server {{
         listen 127.0.0.1:{port};
@@ -75,12 +81,19 @@ class Stack:
     """Start and stop the four processes; ``front`` is the shared origin's URL."""
 
     def __init__(self, state_dir, port=None, splynx_port=None, ippay_port=None, addon_port=None,
-                 workers=2, python=sys.executable, extra_env=None):
+                 workers=2, python=sys.executable, extra_env=None, addon_cli=None,
+                 mail_port=None):
         self.state = Path(state_dir).resolve()
+        # Where the add-on CLI stand-in is installed: under the state directory unless told
+        # (the demo, as root, puts it where the package looks: SPLYNX_ADDON_CLI).
+        self.addon_cli = Path(addon_cli) if addon_cli else (
+            self.state / "splynx" / "system" / "script" / "addon")
         self.port = port or free_port()
         self.splynx_port = splynx_port or free_port()
         self.ippay_port = ippay_port or free_port()
         self.addon_port = addon_port or free_port()
+        #: A mail catcher (aiosmtpd writing a Maildir) the add-on's e-mails go to, if set.
+        self.mail_port = mail_port
         self.workers = workers
         self.python = python
         self.extra_env = extra_env or {}
@@ -97,6 +110,11 @@ class Stack:
     @property
     def ippay_url(self):
         return f"http://127.0.0.1:{self.ippay_port}"
+
+    @property
+    def mail_dir(self):
+        """The Maildir the mail catcher writes each e-mail to (``new/``, one file each)."""
+        return self.state / "mail"
 
     @property
     def database_url(self):
@@ -118,8 +136,12 @@ class Stack:
             "SPLYNX_IPPAY_IPPAY_READ_TIMEOUT": "10",
             "SPLYNX_IPPAY_DATABASE_URL": self.database_url,
             "SPLYNX_IPPAY_WEB_SECRET_KEY": "demo-secret-key-not-for-production",
+            "SPLYNX_IPPAY_SPLYNX_ADDON_CLI": str(self.addon_cli),
             "PYTHONPATH": str(ROOT),
         })
+        if self.mail_port:
+            env.update({"SPLYNX_IPPAY_MAIL_HOST": "127.0.0.1",
+                        "SPLYNX_IPPAY_MAIL_PORT": str(self.mail_port)})
         env.update(self.extra_env)
         return env
 
@@ -141,7 +163,7 @@ class Stack:
         (self.state / "splynx-ippay.conf").write_text(snippet)
         user = "user root;" if os.geteuid() == 0 else ""
         conf = NGINX_CONF.format(user=user, state=self.state, port=self.port,
-                                 splynx_port=self.splynx_port)
+                                 splynx_port=self.splynx_port, http_conf=NGINX_HTTP_CONF)
         (self.state / "nginx.conf").write_text(conf)
 
     def start_sandboxes(self):
@@ -154,8 +176,36 @@ class Stack:
                                       "--port", str(self.ippay_port)])
         wait_for(f"{self.splynx_url}/api/2.0/admin/api/check", process=splynx)
         wait_for(f"{self.ippay_url}/_sim/health", process=ippay)
+        if self.mail_port:
+            self._spawn("mail", [self.python, "-m", "aiosmtpd", "-n", "-l",
+                                 f"127.0.0.1:{self.mail_port}", "-c", "aiosmtpd.handlers.Mailbox",
+                                 str(self.mail_dir)])
+        self.install_addon_cli()
         self._cli("db", "upgrade")
         self._cli("register")
+
+    def seed_collections(self):
+        """The demo's automatic payments: a schedule on the due date at 06:00, the staff
+        summary to the ISP's billing address, links in e-mails to this origin."""
+        import json
+
+        from splynx_ippay.splynx import SplynxClient
+
+        env = self.addon_env()
+        client = SplynxClient(self.splynx_url, env["SPLYNX_IPPAY_SPLYNX_API_KEY"],
+                              env["SPLYNX_IPPAY_SPLYNX_API_SECRET"])
+        client.put_module_config("splynx_ippay_addon", {
+            "autopay_schedules": json.dumps([{
+                "id": "due-date", "name": "On the due date", "trigger": "due_day",
+                "at": "06:00", "mode": "due", "statuses": ["active"]}]),
+            "staff_emails": "billing@sandbox-isp.example", "public_url": self.front})
+
+    def install_addon_cli(self):
+        """Install the add-on CLI stand-in at :attr:`addon_cli`, pointed at this stack's
+        emulator, with the registration sub-commands on (sandbox/splynx/README.md)."""
+        from sandbox.splynx.addon_cli import install
+
+        return Path(install(str(self.addon_cli), self.splynx_url))
 
     def gunicorn(self):
         """The gunicorn beside this stack's Python."""
@@ -230,12 +280,18 @@ splynx-ippay demo is running. Open the Splynx portal and admin through the share
 
   Splynx emulator   {splynx}   API key sandbox-key, secret sandbox-secret
   IPpay simulator   {ippay}/ippay   terminal TESTTERMINAL
-  Database          {database}
+  Splynx add-on CLI {addon_cli}   (the sandbox's stand-in)
+  E-mails sent      {mail}/new/ (one file each; SMTP catcher on 127.0.0.1:{mail_port})
+  Database          {database}   ({fresh})
   Logs              {state}/*.log
 
+Automatic payments: one schedule (on the due date at 06:00; staff page "Automatic
+payments"), retries of soft declines at 06:00, the staff summary to billing@sandbox-isp.example.
+
 Test cards: 4111111111111111 (Visa), 5111111111111118 (Mastercard), 378282246310005 (Amex),
-any future expiry, any CVV. Amounts approve or decline by their cents as on IPpay's test
-gateway (e.g. .00 approves, .05 declines).  Press Ctrl-C to stop.
+any future expiry, any CVV but 000 (the issuer refuses it: 806). Amounts approve or decline
+by their cents as on IPpay's test gateway (e.g. .00 approves, .05 declines); an expired card
+is declined 054.  Press Ctrl-C to stop.
 """
 
 
@@ -243,16 +299,29 @@ def main():
     parser = argparse.ArgumentParser(description="Run the splynx-ippay demo on loopback.")
     parser.add_argument("--state", default=str(ROOT / ".demo"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("DEMO_PORT", 8000)))
+    parser.add_argument("--addon-cli", default=os.environ.get("DEMO_ADDON_CLI"),
+                        help="where to install the add-on CLI stand-in (default: "
+                        f"{SPLYNX_ADDON_CLI} as root, else under the state directory)")
+    parser.add_argument("--keep", action="store_true",
+                        default=os.environ.get("DEMO_KEEP") == "1",
+                        help="keep the add-on's database and logs from the last run (the "
+                        "emulated Splynx starts from its seed whatever this says)")
     args = parser.parse_args()
     state = Path(args.state)
-    if state.exists():
+    if state.exists() and not args.keep:
         shutil.rmtree(state)
+    addon_cli = args.addon_cli or (SPLYNX_ADDON_CLI if os.geteuid() == 0 else None)
     stack = Stack(state, port=args.port, splynx_port=args.port + 1, ippay_port=args.port + 2,
-                  addon_port=args.port + 3)
+                  addon_port=args.port + 3, addon_cli=addon_cli, mail_port=args.port + 4)
     with stack:
+        stack.seed_collections()
         print(BANNER.format(front=stack.front, splynx=stack.splynx_url, ippay=stack.ippay_url,
                             database=stack.database_url, state=stack.state,
-                            worker_pid=stack.worker.pid), flush=True)
+                            addon_cli=stack.addon_cli, mail=stack.mail_dir,
+                            mail_port=stack.mail_port, worker_pid=stack.worker.pid,
+                            fresh="kept from the last run: DEMO_KEEP=1" if args.keep else
+                            "new: the demo starts afresh; DEMO_KEEP=1 make demo keeps it"),
+              flush=True)
         # Blocked only now: the children must not inherit a blocked mask.
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
         signal.sigwait({signal.SIGINT, signal.SIGTERM})
