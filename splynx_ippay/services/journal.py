@@ -43,7 +43,7 @@ from ..ippay import (GatewayError, GatewayNotSentError, GatewayRequestError,
                      new_transaction_id)
 from ..messages import N_
 from ..models import (AttemptKind, AttemptStatus as S, Channel, GatewayMode, PaymentAttempt,
-                      compare_and_set, utcnow, write_fields)
+                      save, utcnow)
 from ..money import format_cents
 from ..splynx import SplynxError
 from . import documents, notices, statements
@@ -199,12 +199,7 @@ def _save(ctx, attempt, status=None, note=None, **fields):
     :class:`AttemptMoved` carries the attempt as it is now.
     """
     with session_scope(ctx.sessions) as session:
-        if status is None:
-            write_fields(session, attempt, **fields)
-            moved = True
-        else:
-            moved = compare_and_set(session, attempt, status, note, **fields)
-        current = session.get(PaymentAttempt, attempt.id)
+        current, moved = save(session, attempt, status, note, **fields)
     if not moved:
         log.warning("attempt %s: not moved %s → %s, another process has it at %s",
                     attempt.transaction_id, attempt.status.value, S(status).value,
@@ -397,7 +392,8 @@ def _record_result(ctx, attempt, result, note=None):
             fields["token"] = result.token  # a card typed in: the token the SALE made
         attempt = _save(ctx, attempt, S.APPROVED, note, approval=result.approval, **fields)
         log.info("attempt %s approved (%s)", attempt.transaction_id, result.approval)
-        return post(ctx, attempt)
+        # This process's move to approved won: nobody can have posted the attempt yet.
+        return post(ctx, attempt, first=True)
     log.info("attempt %s declined: %s %s", attempt.transaction_id, result.action_code,
              result.response_text)
     return _save(ctx, attempt, S.DECLINED, note, **fields)
@@ -430,20 +426,23 @@ def settle(ctx, attempt, backoff=(), slots=None):
 
 
 @_yield_when_moved
-def post(ctx, attempt):
+def post(ctx, attempt, first=False):
     """Record an approved attempt as exactly one Splynx payment.
 
     Looks for a payment carrying the TransactionID first, so that a retry after a lost
-    answer or a crash never records the money twice. Only after the move to posted is the
-    payment logged in a payment statement (statements.py): bookkeeping that can neither
-    block nor repeat the payment, completed by reconcile when it fails here.
+    answer or a crash never records the money twice. ``first`` is for the process that has
+    just moved the attempt to approved: only :func:`post` makes a payment with its
+    TransactionID, so there is none yet to look for (one Splynx call fewer per charge).
+    Only after the move to posted is the payment logged in a payment statement
+    (statements.py): bookkeeping that can neither block nor repeat the payment, completed
+    by reconcile when it fails here.
     """
     splynx = ctx.splynx
     try:
         # Pinned to the customer as well: the same answer (the payment is the customer's),
         # and Splynx searches one customer's payments instead of all of them.
-        found = splynx.find_payments(customer_id=attempt.customer_id,
-                                     field_1=attempt.transaction_id)
+        found = [] if first else splynx.find_payments(customer_id=attempt.customer_id,
+                                                      field_1=attempt.transaction_id)
         # Checked here too: a search that ignored the filter must not pass another
         # payment off as this one (the approval would never be recorded).
         found = [p for p in found if p.field_1 == attempt.transaction_id]
