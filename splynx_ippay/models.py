@@ -529,6 +529,23 @@ class ChargeWorker(Base):
     heartbeat_at = Column(DateTime, nullable=False, default=utcnow)
 
 
+class GatewayLease(Base):
+    """One unit of a terminal's concurrency budget (the module setting
+    ``charge_concurrency``): while a worker holds it, it may have one gateway call in flight
+    on that terminal. Rows ``0 .. budget-1`` of a terminal are taken by conditional UPDATEs
+    (services/charge_runs/leases.py); one whose holder stopped renewing it is free again
+    once ``expires_at`` has passed."""
+
+    __tablename__ = "gateway_leases"
+
+    #: ``<mode>:<terminal id>``, as :func:`services.charge_runs.leases.terminal_key` makes it.
+    terminal_key = Column(String(120), primary_key=True)
+    slot = Column(Integer, primary_key=True, autoincrement=False)
+    #: The holding worker's token (charge_workers.token), None when free.
+    holder = Column(String(64), nullable=True)
+    expires_at = Column(DateTime, nullable=True)
+
+
 class RefundKind(TextEnum):
     """How money is given back."""
 

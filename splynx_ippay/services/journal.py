@@ -235,19 +235,24 @@ def _yield_when_moved(step):
     return wrapper
 
 
+def terminal_of(ctx, attempt):
+    """The terminal the attempt is on. Attempts opened before terminals were recorded
+    (migration 0004) are on the default."""
+    return Terminal(attempt.gateway_mode or GatewayMode.TEST,
+                    attempt.terminal_id or ctx.settings["IPPAY_TERMINAL_ID"])
+
+
 def gateway_of(ctx, attempt):
-    """The IPpay client of the terminal the attempt is on (ENQ must ask the same one).
-    Attempts opened before terminals were recorded (migration 0004) are on the default."""
-    mode = attempt.gateway_mode or GatewayMode.TEST
-    terminal_id = attempt.terminal_id or ctx.settings["IPPAY_TERMINAL_ID"]
-    return ctx.gateways.client(Terminal(mode, terminal_id))
+    """The IPpay client of the terminal the attempt is on (ENQ must ask the same one)."""
+    return ctx.gateways.client(terminal_of(ctx, attempt))
 
 
-def _turn(slots):
-    """A charge worker's gateway slot (services/charge_runs/slots.py), taken before the
-    attempt is marked sent so that ``sent`` always means "on its way", never "waiting its
-    turn"; elsewhere nothing to wait for."""
-    return slots.turn() if slots is not None else contextlib.nullcontext()
+def _turn(ctx, slots, attempt):
+    """A charge worker's gateway slot on the attempt's terminal (services/charge_runs/
+    slots.py), taken before the attempt is marked sent so that ``sent`` always means "on
+    its way", never "waiting its turn"; elsewhere nothing to wait for."""
+    return slots.turn(terminal_of(ctx, attempt)) if slots is not None \
+        else contextlib.nullcontext()
 
 
 # --- the guard ------------------------------------------------------------------------------
@@ -348,7 +353,7 @@ def charge(ctx, attempt, source=None, slots=None):
         attempt = _save(ctx, attempt, note=None, amount_cents=amount)
         log.info("attempt %s: amount due is now %s", attempt.transaction_id, format_cents(amount))
     gateway = gateway_of(ctx, attempt)
-    with _turn(slots):
+    with _turn(ctx, slots, attempt):
         # Whoever moves it from created to sent sends it; anyone else must not (AttemptMoved).
         attempt = _save(ctx, attempt, S.SENT, f"SALE {format_cents(attempt.amount_cents)}")
         try:
@@ -410,7 +415,7 @@ def settle(ctx, attempt, backoff=(), slots=None):
     for pause in (0, *backoff):
         time.sleep(pause)
         try:
-            with _turn(slots):
+            with _turn(ctx, slots, attempt):
                 result = gateway.enquire(attempt.transaction_id)
         except GatewayError as exc:
             log.warning("ENQ for %s failed: %s", attempt.transaction_id, exc)
