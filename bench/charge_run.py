@@ -18,11 +18,11 @@ import argparse
 import datetime as dt
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
 import time
+import tracemalloc
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
@@ -66,8 +66,9 @@ class _Servers:
             process.wait(timeout=30)
 
 
-def _one_run(n_invoices, latency_ms, concurrency, splynx_latency_ms=0):
-    """Time one run of ``n_invoices``; returns a dict of figures."""
+def _one_run(n_invoices, latency_ms, concurrency, splynx_latency_ms=0, preview=False):
+    """Time one run of ``n_invoices`` (and, with ``preview``, the staff preview of it first);
+    returns a dict of figures."""
     import requests
 
     from splynx_ippay import db
@@ -77,6 +78,7 @@ def _one_run(n_invoices, latency_ms, concurrency, splynx_latency_ms=0):
     from splynx_ippay.models import Card
     from splynx_ippay.context import build_context
     from splynx_ippay.services.charge_runs import runs as charge_runs
+    from splynx_ippay.services.charge_runs import selection
     from splynx_ippay.services.charge_runs.filters import RunFilters
     from splynx_ippay.services.registration import register
     from splynx_ippay.services.settings import MODULE_NAME
@@ -108,30 +110,42 @@ def _one_run(n_invoices, latency_ms, concurrency, splynx_latency_ms=0):
         # After the seeding, so that only the run meets Splynx's latency.
         requests.post(urls["emu"] + "/_sandbox/settings", json={"latency_ms": splynx_latency_ms},
                       timeout=10)
-        run = charge_runs.create_run(addon, admin_id=None, period_from=dt.date(2024, 1, 1),
-                                     period_to=dt.date(2025, 12, 31), filters=RunFilters(),
-                                     source="bench")
+        period = dict(period_from=dt.date(2024, 1, 1), period_to=dt.date(2025, 12, 31))
+        figures = {}
+        if preview:
+            tracemalloc.start()
+            started = time.monotonic()
+            shown = selection.preview(addon, filters=RunFilters(), **period)
+            figures.update(preview_seconds=time.monotonic() - started,
+                           preview_invoices=shown["invoices"],
+                           preview_peak_mb=tracemalloc.get_traced_memory()[1] / 2**20)
+            tracemalloc.stop()
+        run = charge_runs.create_run(addon, admin_id=None, filters=RunFilters(), source="bench",
+                                     **period)
         env = {**os.environ, "PYTHONPATH": ROOT, "SPLYNX_IPPAY_CONFIG": "/nonexistent/config.ini",
                "SPLYNX_IPPAY_SPLYNX_URL": urls["emu"], "SPLYNX_IPPAY_SPLYNX_API_KEY": "sandbox-key",
                "SPLYNX_IPPAY_SPLYNX_API_SECRET": "sandbox-secret",
                "SPLYNX_IPPAY_IPPAY_URL": urls["sim"] + "/ippay",
                "SPLYNX_IPPAY_IPPAY_READ_TIMEOUT": "30", "SPLYNX_IPPAY_DATABASE_URL": database_url,
                "SPLYNX_IPPAY_WEB_LOG_LEVEL": "WARNING"}
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.monotonic()
-        worker = subprocess.run([sys.executable, "-m", "splynx_ippay.cli", "worker",
-                                 "--concurrency", str(concurrency), "--exit-when-idle",
-                                 "--poll", "0.05"], cwd=ROOT, env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        elapsed = time.monotonic() - started
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        if worker.returncode:
-            raise RuntimeError(worker.stderr[-2000:])
+        with tempfile.TemporaryFile("w+") as errors:
+            worker = subprocess.Popen([sys.executable, "-m", "splynx_ippay.cli", "worker",
+                                       "--concurrency", str(concurrency), "--exit-when-idle",
+                                       "--poll", "0.05"], cwd=ROOT, env=env,
+                                      stdout=subprocess.DEVNULL, stderr=errors)
+            # The worker's own usage (RUSAGE_CHILDREN would add the servers of earlier runs).
+            _, status, usage = os.wait4(worker.pid, 0)
+            worker.returncode = os.waitstatus_to_exitcode(status)
+            elapsed = time.monotonic() - started
+            if worker.returncode:
+                errors.seek(0)
+                raise RuntimeError(errors.read()[-2000:])
         progress = charge_runs.progress(addon, run.id)
-        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-        return {"invoices": n_invoices, "latency_ms": latency_ms, "concurrency": concurrency,
-                "seconds": elapsed, "charged": progress["charged"], "state": progress["state"],
-                "cpu_seconds": cpu, "peak_rss_mb": after.ru_maxrss / 1024}
+        return {**figures, "invoices": n_invoices, "latency_ms": latency_ms,
+                "concurrency": concurrency, "seconds": elapsed, "charged": progress["charged"],
+                "state": progress["state"], "cpu_seconds": usage.ru_utime + usage.ru_stime,
+                "peak_rss_mb": usage.ru_maxrss / 1024}
     finally:
         servers.stop()
 
