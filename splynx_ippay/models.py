@@ -328,7 +328,19 @@ class PaymentAttempt(Base):
     invoice_id = Column(Integer)
     proforma_id = Column(Integer)
     document_number = Column(String(40))
+    #: The document's (or refill's) amount: what the Splynx document is paid with.
     amount_cents = Column(BigInteger, nullable=False)
+    #: The service fee (services/fees.py) before VAT and its VAT, added to the amount at
+    #: the gateway; 0 without a fee. Worked out again with ``fee_rate`` whenever the amount
+    #: is (the journal's re-read under the lock).
+    fee_cents = Column(BigInteger, nullable=False, default=0)
+    fee_tax_cents = Column(BigInteger, nullable=False, default=0)
+    #: The fee's rate and VAT rate in hundredths of a percent, as the customer was shown.
+    fee_rate = Column(Integer, nullable=False, default=0)
+    fee_vat_rate = Column(Integer, nullable=False, default=0)
+    #: The fee's text as the customer was shown, and the Splynx fee transaction's id.
+    fee_text = Column(String(64))
+    fee_transaction_id = Column(Integer)
     origin = Column(String(16), nullable=False, default="INTERNET")
     #: The terminal (and endpoint) the attempt is sent on; ENQ asks the same one.
     terminal_id = Column(String(32))
@@ -368,6 +380,16 @@ class PaymentAttempt(Base):
     @property
     def masked_card(self):
         return f"{self.card_brand} •••• {self.card_last4}" if self.card_last4 else ""
+
+    @property
+    def fee_total_cents(self):
+        """The fee with its VAT (0 without a fee)."""
+        return (self.fee_cents or 0) + (self.fee_tax_cents or 0)
+
+    @property
+    def charged_cents(self):
+        """What the gateway is asked for: the amount and the fee with its VAT."""
+        return self.amount_cents + self.fee_total_cents
 
     @property
     def document_kind(self):
@@ -465,6 +487,9 @@ class ChargeRun(Base):
     #: ``due``: each invoice's amount due; ``balance``: each customer's whole outstanding
     #: balance (Splynx's two kinds of charge handler).
     mode = Column(String(8), nullable=False, default="due")
+    #: Whether the run adds the service fee (services/fees.py): staff choose per run, an
+    #: automatic run follows the ``fee_autopay`` setting.
+    with_fees = Column(Boolean, nullable=False, default=False)
     admin_id = Column(Integer)
     preview_invoices = Column(Integer, nullable=False, default=0)
     preview_total_cents = Column(BigInteger, nullable=False, default=0)
@@ -572,7 +597,11 @@ class Refund(Base):
     kind = Column(EnumColumn(RefundKind, 8), nullable=False)
     status = Column(EnumColumn(RefundStatus), nullable=False, default=R.CREATED)
     lock_key = Column(String(40), unique=True)
+    #: The part of the payment's amount given back (not counting the fee).
     amount_cents = Column(BigInteger, nullable=False)
+    #: The part of the payment's fee and of its VAT given back with it (fees.refund_share).
+    fee_cents = Column(BigInteger, nullable=False, default=0)
+    fee_tax_cents = Column(BigInteger, nullable=False, default=0)
     action_code = Column(String(4))
     response_text = Column(String(120))
     approval = Column(String(12))
@@ -591,6 +620,15 @@ class Refund(Base):
     @staticmethod
     def holds_lock(status):
         return not RefundStatus(status).final
+
+    @property
+    def fee_total_cents(self):
+        return (self.fee_cents or 0) + (self.fee_tax_cents or 0)
+
+    @property
+    def given_cents(self):
+        """What goes back to the card: the amount and the fee's share with its VAT."""
+        return self.amount_cents + self.fee_total_cents
 
 
 class RefundEvent(Base):

@@ -109,4 +109,28 @@
   document.querySelectorAll("figure.chart").forEach(function (figure) {
     figure.scrollLeft = figure.scrollWidth;
   });
+
+  // Add money with a service fee: what the amount typed comes to, by the rules of
+  // services/fees.py (fee half-up to the cent, VAT half-up on the rounded fee).
+  var feeNote = document.getElementById("fee-note");
+  var amountInput = document.getElementById("amount");
+  if (feeNote && amountInput) {
+    var halfUp = function (numerator, denominator) {
+      return Math.floor((2 * numerator + denominator) / (2 * denominator));
+    };
+    var showTotal = function () {
+      var out = feeNote.querySelector(".fee-total");
+      var text = amountInput.value.replace(feeNote.dataset.sign, "").replace(/[,\s]/g, "");
+      var match = /^(\d{1,9})(?:\.(\d{1,2}))?$/.exec(text);
+      if (!match) { out.textContent = ""; return; }
+      var cents = parseInt(match[1], 10) * 100 + parseInt((match[2] || "0").padEnd(2, "0"), 10);
+      var fee = halfUp(cents * parseInt(feeNote.dataset.feeRate, 10), 10000);
+      var total = cents + fee + halfUp(fee * parseInt(feeNote.dataset.feeVat, 10), 10000);
+      var words = (total / 100).toLocaleString("en-US", {minimumFractionDigits: 2,
+                                                         maximumFractionDigits: 2});
+      out.textContent = feeNote.dataset.youPay.replace("__AMOUNT__", feeNote.dataset.sign + words);
+    };
+    amountInput.addEventListener("input", showTotal);
+    showTotal();
+  }
 })();

@@ -447,19 +447,25 @@ class Store:
         if kind not in ("debit", "credit"):
             raise ApiError(400, "INVALID_INPUT_DATA", "type: must be debit or credit")
         quantity = parse_money(data.get("quantity", 1), "quantity", positive=True)
+        tax_percent = parse_money(data.get("tax_percent", 0) or 0, "tax_percent")
+        if not ZERO <= tax_percent <= 100:
+            raise ApiError(400, "INVALID_INPUT_DATA", "tax_percent: must be from 0 to 100")
         if data.get("total") not in (None, ""):
             total = parse_money(data["total"], "total", positive=True)
             price = parse_money(data.get("price", total), "price")
         else:
             price = parse_money(data.get("price"), "price", positive=True)
-            total = (price * quantity).quantize(Decimal("0.0001"))
+            net = price * quantity
+            # [I] Splynx adds the tax to price × quantity; rounded half-up to the cent.
+            tax = (net * tax_percent / 100).quantize(CENT, rounding=ROUND_HALF_UP)
+            total = (net + tax).quantize(Decimal("0.0001"))
         date = parse_date(data.get("date"), "date")
         category = parse_int(data.get("category", 1), "category")
         if category not in self.categories.rows:
             raise ApiError(400, "INVALID_INPUT_DATA", "category: unknown transaction category")
         row = self._add_transaction_row(
             kind, customer_id, total, date, quantity=format(quantity.normalize(), "f"), price=price,
-            category=category, description=str(data.get("description", "")),
+            tax_percent=tax_percent, category=category, description=str(data.get("description", "")),
             comment=str(data.get("comment", "")), source="manual")
         self.allocate(customer_id)
         return row

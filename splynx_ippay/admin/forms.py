@@ -16,6 +16,7 @@ from ..money import AmountError, parse_amount
 from ..services.charge_runs.filters import PeriodError, RunFilters, check_period, parse_customer_ids
 from ..services.autopay import (CUSTOMER_STATUSES, MODES as SCHEDULE_MODES, TRIGGER_WORDS,
                                 ScheduleError, parse_schedule, schedules_json)
+from ..services import fees
 from ..services.settings import (CONCURRENCY_RANGE, KEYS as SETTING_KEYS, PARTNER_KEYS,
                                  STATEMENT_GROUPINGS)
 from ..services.transactions import CHANNEL_WORDS, OUTCOME_FILTERS
@@ -81,6 +82,25 @@ class PeriodDateField(DateField):
             raise ValueError(f"The {self.which} date must be a date such as 2024-06-30.") from None
 
 
+def _blank_is(default):
+    """A filter: a field left empty means ``default`` (0 % is no fee)."""
+    return lambda value: (value or "").strip() or default
+
+
+class StoredValue:
+    """Checks a field with the parser services/settings.py reads the stored value with, so
+    that the page refuses exactly what the add-on could not use."""
+
+    def __init__(self, key):
+        self.parse = SETTING_KEYS[key][0]
+
+    def __call__(self, form, field):
+        try:
+            self.parse(field.data if field.data is not None else "")
+        except (TypeError, ValueError) as exc:
+            raise ValidationError(f"The value {exc}.") from None
+
+
 class PartnerSettingsForm(FlaskForm):
     """What a Splynx partner may set apart from the default (services.settings.PARTNER_KEYS):
     the page of one partner in the "Partner: ▾" selector."""
@@ -127,6 +147,21 @@ class SettingsForm(PartnerSettingsForm):
     limit_tries_per_address_hour = WholeNumberField(
         "New cards per client address per hour", 1, 10000)
     limit_max_saved_cards = WholeNumberField("Saved cards a customer may keep", 1, 100)
+    # Service fees (docs/fees.md); each checked with the parser the stored value is read with.
+    fee_card_percent = StringField(
+        f"Card service fee (%, 0 = none, at most {fees.format_rate(fees.MAX_FEE_RATE)})",
+        [StoredValue("fee_card_percent")], filters=[_blank_is("0")])
+    fee_bank_percent = StringField(
+        f"Bank account service fee (%, 0 = none, at most {fees.format_rate(fees.MAX_FEE_RATE)})",
+        [StoredValue("fee_bank_percent")], filters=[_blank_is("0")])
+    fee_vat_percent = StringField(
+        f"VAT on the fee (%, at most {fees.format_rate(fees.MAX_VAT_RATE)})",
+        [StoredValue("fee_vat_percent")], filters=[_blank_is("0")])
+    fee_text = StringField("Fee text (what customers see and Splynx gets)",
+                           [StoredValue("fee_text")],
+                           filters=[_blank_is(SETTING_KEYS["fee_text"][1])])
+    fee_category_id = SelectField("Splynx transaction category of fees", coerce=int, default=0)
+    fee_autopay = BooleanField("Automatic payments add the card service fee")
 
     def validate_refill_min(self, field):
         if field.cents is None:
@@ -155,9 +190,18 @@ class SettingsForm(PartnerSettingsForm):
             "charge_concurrency": self.charge_concurrency.data, "language": self.language.data,
             "staff_roles": self.staff_roles.data,
             **{name: getattr(self, name).data for name in LIMIT_FIELDS},
+            # Stored as the percentage read back (``2.50`` → ``2.5``), text as typed.
+            **{name: fees.format_rate(SETTING_KEYS[name][0](getattr(self, name).data))
+               for name in FEE_RATE_FIELDS},
+            "fee_text": self.fee_text.data,
+            "fee_category_id": self.fee_category_id.data or None,
+            "fee_autopay": bool(self.fee_autopay.data),
         }
 
 
+FEE_RATE_FIELDS = ("fee_card_percent", "fee_bank_percent", "fee_vat_percent")
+#: The service fee fields of the settings page, in their order.
+FEE_FIELDS = FEE_RATE_FIELDS + ("fee_text", "fee_category_id", "fee_autopay")
 LIMIT_FIELDS = ("limit_new_cards_per_customer_day", "limit_declines_per_customer_day",
                 "limit_link_declines", "limit_link_pause_minutes",
                 "limit_tries_per_address_hour", "limit_max_saved_cards")
@@ -183,6 +227,11 @@ def settings_data(config):
         "limit_link_pause_minutes": limits.link_pause_minutes,
         "limit_tries_per_address_hour": limits.tries_per_address_hour,
         "limit_max_saved_cards": limits.max_saved_cards,
+        **{f"fee_{m}_percent": fees.format_rate(config.fees.rates.get(m, 0))
+           for m in fees.METHODS},
+        "fee_vat_percent": fees.format_rate(config.fees.vat_rate),
+        "fee_text": config.fees.text, "fee_category_id": config.fees.category_id or 0,
+        "fee_autopay": config.fees.autopay,
     }
 
 
@@ -198,6 +247,7 @@ class ChargeForm(FlaskForm):
     partner_id = SelectField("Partner", coerce=_optional_int, validate_choice=False)
     min_total = AmountField("Minimum total (optional)")
     max_total = AmountField("Maximum total (optional)")
+    with_fees = BooleanField("Add the card service fee to each charge")
 
     def validate_partner_id(self, field):
         if field.data is not None and not 0 < field.data < 2**31:
@@ -316,20 +366,6 @@ class ScheduleForm(Form):
                 "max_total": (self.max_total.data or "").strip(),
                 "partner_id": self.partner_id.data, "statuses": self.statuses.data or [],
                 "enabled": bool(self.enabled.data)}
-
-
-class StoredValue:
-    """Checks a field with the parser services/settings.py reads the stored value with, so
-    that the page refuses exactly what the add-on could not use."""
-
-    def __init__(self, key):
-        self.parse = SETTING_KEYS[key][0]
-
-    def __call__(self, form, field):
-        try:
-            self.parse(field.data if field.data is not None else "")
-        except (TypeError, ValueError) as exc:
-            raise ValidationError(f"The value {exc}.") from None
 
 
 #: The collections settings of the automatic payments page, each checked as stored.

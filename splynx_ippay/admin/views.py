@@ -22,13 +22,14 @@ from ..messages import UserError
 from ..models import Channel, RefundKind
 from ..money import format_cents
 from ..services import audit, cards as card_service, documents, journal, limits, payments
-from ..services import refunds, request_keys, transactions as transaction_log
+from ..services import fees, refunds, request_keys, transactions as transaction_log
 from ..services.charge_runs import runs as charge_runs, selection
-from ..services.settings import CONCURRENCY_RANGE, PARTNER_KEYS
+from ..services.settings import CONCURRENCY_RANGE, FEE_CATEGORY_NAME, PARTNER_KEYS
 from ..splynx import SplynxError
 from . import bp
 from .forms import (GATEWAY_MODES, LIMIT_FIELDS, ChargeForm, PartnerSettingsForm, RefundForm,
-                    SettingsForm, TransactionFilterForm, VoidForm, partner_data, settings_data)
+                    SettingsForm, TransactionFilterForm, VoidForm, partner_data, settings_data,
+                    FEE_FIELDS)
 
 #: Rows per page of the long lists.
 PAGE_SIZE = 100
@@ -110,19 +111,23 @@ def _splynx_status(ctx):
 def _choices(ctx, form):
     """Fill the selects from Splynx; False when Splynx could not be read."""
     account = getattr(form, "payment_account_id", None)
+    category = getattr(form, "fee_category_id", None)
     try:
         methods = ctx.splynx.list_payment_methods()
         accounts = ctx.splynx.list_payment_account_definitions() if account else []
+        categories = ctx.splynx.list_transaction_categories() if category else []
     except SplynxError:
-        form.payment_method_id.choices = [(form.payment_method_id.data or 0,
-                                           "(Splynx is not answering)")]
-        if account:
-            account.choices = [(account.data or 0, "(Splynx is not answering)")]
+        for select in (form.payment_method_id, account, category):
+            if select is not None:
+                select.choices = [(select.data or 0, "(Splynx is not answering)")]
         return False
     form.payment_method_id.choices = [(m.id, m.name) for m in methods if m.is_active]
     if account:
         account.choices = [(0, "(do not show saved cards in Splynx)")] + [
             (a.id, a.title) for a in accounts]
+    if category:
+        category.choices = [(0, f'(the category named "{FEE_CATEGORY_NAME}")')] + [
+            (c.id, c.name) for c in categories]
     return True
 
 
@@ -178,6 +183,7 @@ def settings(admin_id):
                            where=where, custom_url=ctx.gateways.custom_url,
                            problems=config.problems, modes=GATEWAY_MODES,
                            limit_fields=LIMIT_FIELDS, concurrency_range=CONCURRENCY_RANGE,
+                           fee_fields=FEE_FIELDS,
                            partner_id=partner_id, partners=partners, differs=differs,
                            own_partners=set(config.partners),
                            bootstrap_terminal=ctx.settings["IPPAY_TERMINAL_ID"],
@@ -220,7 +226,8 @@ def _charge_page(form, summary=None, error=None, status=200, **extra):
     if summary and summary.get("without_card"):
         customers, _ = _names(customers={row["customer_id"] for row in summary["without_card"]})
     return render_template("admin/charge.html", form=form, preview=summary, error=error,
-                           customers=customers, **extra), status
+                           customers=customers, fee=_ctx().module_settings.current().fees,
+                           fee_rate=fees.format_rate, **extra), status
 
 
 @bp.route("/charge", methods=["GET"])
@@ -292,12 +299,13 @@ def charge_confirm(admin_id):
     try:
         run = charge_runs.create_run(ctx, admin_id=admin_id, period_from=form.date_from.data,
                                      period_to=form.date_to.data, filters=filters,
-                                     summary=summary)
+                                     summary=summary, with_fees=bool(form.with_fees.data))
     except charge_runs.RunRefused as exc:
         return _charge_page(form, summary, error=str(exc), status=409, existing=exc.run)
     audit.record(ctx, admin_id, "run_started", f"run {run.id}", period_from=run.period_from,
                  period_to=run.period_to, filters=filters.as_json(),
-                 invoices=summary["chargeable"], total_cents=summary["chargeable_cents"])
+                 invoices=summary["chargeable"], total_cents=summary["chargeable_cents"],
+                 with_fees=run.with_fees)
     return redirect(url_for("admin.run", run_id=run.id))
 
 
@@ -446,8 +454,11 @@ def _about(attempt, customers):
     """The rows a confirmation of a void or refund shows about the payment."""
     return [("Transaction", attempt.transaction_id),
             ("Customer", f"{customers[attempt.customer_id]} (#{attempt.customer_id})"),
-            ("Paid", f"{format_cents(attempt.amount_cents)} on "
-                     f"{attempt.created_at:%Y-%m-%d %H:%M} UTC"),
+            ("Paid", f"{format_cents(attempt.charged_cents)} on "
+                     f"{attempt.created_at:%Y-%m-%d %H:%M} UTC"
+                     + (f" ({format_cents(attempt.amount_cents)} and a service fee of "
+                        f"{format_cents(attempt.fee_total_cents)})"
+                        if attempt.fee_total_cents else "")),
             ("Card", attempt.masked_card)]
 
 
@@ -492,11 +503,11 @@ def transaction_void(admin_id, attempt_id):
         return _confirm_page(
             title=f"Void transaction {attempt.transaction_id}",
             rows=_about(attempt, customers) + [("Reason", form.reason.data or "(none given)")],
-            question=(f"Void this payment of {format_cents(attempt.amount_cents)}? The void "
+            question=(f"Void this payment of {format_cents(attempt.charged_cents)}? The void "
                       f"cancels the sale at the gateway (no money moves){payment}, so "
                       + ("the customer's balance goes back down." if attempt.kind == "refill"
                          else f"the {attempt.kind.value} is unpaid again.")),
-            yes=f"Yes, void {format_cents(attempt.amount_cents)}",
+            yes=f"Yes, void {format_cents(attempt.charged_cents)}",
             action=url_for("admin.transaction_void", attempt_id=attempt_id), back=back,
             hidden=[("reason", form.reason.data or "")])
     return _give_back(ctx, admin_id, attempt_id, "void", lambda: refunds.void(
@@ -515,11 +526,15 @@ def transaction_refund(admin_id, attempt_id):
     # confirmation for what cannot be done.
     if not _confirmed() and cents <= refunds.refundable_cents(ctx, attempt):
         customers, _ = _names(customers=[attempt.customer_id])
+        share = refunds.fee_share_of(ctx, attempt, cents)
+        fee_words = (f" and {format_cents(share.total_cents)} of the service fee"
+                     if share.total_cents else "")
         return _confirm_page(
             title=f"Refund transaction {attempt.transaction_id}",
-            rows=_about(attempt, customers) + [("Refund", format_cents(cents)),
+            rows=_about(attempt, customers) + [("Refund", format_cents(cents) + fee_words),
                                                ("Reason", form.reason.data or "(none given)")],
-            question=(f"Give {format_cents(cents)} back to {attempt.masked_card}? The gateway "
+            question=(f"Give {format_cents(cents + share.total_cents)} back to "
+                      f"{attempt.masked_card}? The gateway "
                       "credits the card, and Splynx books the refund on the customer's "
                       "account (the payment stays)."),
             yes=f"Yes, refund {format_cents(cents)}",

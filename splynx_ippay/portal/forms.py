@@ -131,6 +131,8 @@ class _PayingForm(CardFieldsForm):
     card_id = StringField(N_("Pay with"))
     save_card = BooleanField(N_("Save this card for next time"))
     request_key = HiddenField()
+    #: The service fee terms the page showed (payments.fee_terms), checked when paying.
+    fee_terms = HiddenField()
 
     #: Ids of the customer's usable saved cards, set by the view.
     allowed_cards = ()

@@ -16,7 +16,7 @@ from ..messages import N_, UserError
 from ..models import AttemptStatus as S, Channel
 from ..money import format_cents
 from ..pages import error_page
-from ..services import (autopay, cards as card_service, customers, documents, payments,
+from ..services import (autopay, cards as card_service, customers, documents, fees, payments,
                         request_keys)
 from ..services.documents import INVOICE, PROFORMA
 from ..services.settings import MODULE_NAME
@@ -61,7 +61,8 @@ def _portal_context():
         """Cents as the customer reads them: ``$1,075.50``."""
         return format_cents(cents, currency()["sign"])
 
-    return {"currency": currency, "amount": amount, "NEW_CARD": NEW_CARD}
+    return {"currency": currency, "amount": amount, "NEW_CARD": NEW_CARD,
+            "fee_rate": fees.format_rate}
 
 
 def _usable(cards, customer_id):
@@ -263,10 +264,23 @@ def _pay(kind, document, form, *, channel, customer_id, card_id=None, new_card=N
     try:
         return payments.pay_document(
             _ctx(), kind, document, request_key=key, channel=channel, card_id=card_id,
-            new_card=new_card, client_address=_client_address(), link_key=link_key)
+            new_card=new_card, client_address=_client_address(), link_key=link_key,
+            fee_terms_shown=_terms_sent(form))
     except UserError as exc:
         form.form_errors.append(say(exc))
         return None
+
+
+def _terms_sent(form):
+    """The fee terms the page showed; a form without them showed no fee."""
+    return form.fee_terms.data or payments.fee_terms(None)
+
+
+def _show_fee(form, amount_cents, channel):
+    """The fee quote the page shows, its terms put in the form to come back."""
+    quote = payments.fee_quote(_ctx(), amount_cents, channel)
+    form.fee_terms.data = quote.terms
+    return quote
 
 
 def _pay_page(kind, customer_id):
@@ -296,6 +310,7 @@ def _pay_page(kind, customer_id):
     status = 422 if form.errors or form.form_errors else 200
     return render_template("portal/pay.html", kind=kind, name=_name(kind), document=document,
                            cards=saved, usable=usable, form=form, paid=paid, direct=False,
+                           quote=_show_fee(form, document.due_cents, Channel.PORTAL),
                            action=url_for(request.endpoint, item_id=document.number)), status
 
 
@@ -373,6 +388,7 @@ def _direct_page(kind, by):
     return render_template("portal/pay.html", kind=kind, name=_name(kind), document=document,
                            cards=[], usable=[], form=form, paid=False, direct=True, login=login,
                            company=_company_name(customer_id),
+                           quote=_show_fee(form, document.due_cents, Channel.DIRECT),
                            action=url_for(request.endpoint, **query)), status
 
 
@@ -462,7 +478,7 @@ def refill(customer_id):
                 outcome = payments.refill(
                     ctx, customer_id, form.amount.cents, request_key=key,
                     card_id=form.saved_card_id, new_card=_new_card_of(form, may_save=True),
-                    client_address=_client_address())
+                    client_address=_client_address(), fee_terms_shown=_terms_sent(form))
             except UserError as exc:
                 form.form_errors.append(say(exc))
             else:
@@ -473,7 +489,9 @@ def refill(customer_id):
     balance = _balance(customer_id)
     status = 422 if form.errors or form.form_errors else 200
     return render_template("portal/refill.html", form=form, cards=saved, usable=usable,
-                           low=low, high=high, balance=balance), status
+                           low=low, high=high, balance=balance,
+                           quote=_show_fee(form, getattr(form.amount, "cents", None) or 0,
+                                           Channel.PORTAL)), status
 
 
 def _balance(customer_id, fresh=False):

@@ -207,7 +207,8 @@ def _create(ctx, schedule_key, source, mode, period, filters, note):
     try:
         run = runs.create_run(ctx, admin_id=None, period_from=period_from, period_to=period_to,
                               filters=filters, source=source, schedule_key=schedule_key,
-                              mode=mode, note=note)
+                              mode=mode, note=note,
+                              with_fees=ctx.module_settings.current().fees.autopay)
     except runs.RunRefused:
         return None
     log.info("autopay: run %s queued for %s (%s)", run.id, schedule_key, note)

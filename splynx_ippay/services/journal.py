@@ -17,7 +17,9 @@ Invariants (design.md §3), each relied on below:
    taken yet), cancelled or with nothing due ends the attempt as ``skipped``, unsent; the
    amount charged is what is due then.
 4. An approval becomes exactly one Splynx payment: the payment carries the TransactionID in
-   ``field_1``, and before creating one the journal looks for it.
+   ``field_1``, and before creating one the journal looks for it. A service fee
+   (services/fees.py) is committed on the attempt with the amount, charged in the same
+   SALE, and becomes exactly one Splynx fee debit, found by its key likewise.
 5. No card number or CVV is stored: a card typed in for one payment reaches the gateway
    only inside :func:`charge`'s SALE (with its CVV2) and is dropped after.
 6. Request keys come from the server (request_keys.py): no form value can name another
@@ -46,8 +48,8 @@ from ..models import (AttemptKind, AttemptStatus as S, Channel, GatewayMode, Pay
                       save, utcnow)
 from ..money import format_cents
 from ..splynx import SplynxError
-from . import documents, notices, statements
-from .settings import Terminal
+from . import documents, fees, notices, statements
+from .settings import FEE_CATEGORY_NAME, Terminal
 
 log = logging.getLogger(__name__)
 
@@ -104,18 +106,24 @@ def lock_key(kind, customer_id, document_id=None):
 
 def open_attempt(ctx, *, kind, customer_id, amount_cents, source, channel, terminal,
                  partner_id=None, document_id=None, document_number=None, request_key=None,
-                 origin="INTERNET", admin_id=None):
+                 origin="INTERNET", admin_id=None, fee_rate=None):
     """Write and commit a new attempt holding the document's lock.
 
     ``source`` is a :class:`PaymentSource`, ``terminal`` the ``context.Terminal`` it is
-    sent on. Returns :class:`Opened`: if ``request_key`` was used before, the earlier
-    attempt with ``replay`` True. Raises :class:`AttemptInProgress` when another attempt
-    holds the document.
+    sent on, ``fee_rate`` the ``fees.FeeRate`` of the service fee added to the amount (None:
+    no fee); the fee is committed with the attempt, in cents. Returns :class:`Opened`: if
+    ``request_key`` was used before, the earlier attempt with ``replay`` True. Raises
+    :class:`AttemptInProgress` when another attempt holds the document.
     """
     if not isinstance(amount_cents, int) or amount_cents <= 0:
         raise ValueError(f"amount must be positive integer cents, got {amount_cents!r}")
     kind = AttemptKind(kind)
     saved = source.card
+    fee = fees.compute(amount_cents, fee_rate)
+    fee_fields = dict(fee_cents=fee.fee_cents, fee_tax_cents=fee.tax_cents,
+                      fee_rate=fee_rate.rate if fee_rate else 0,
+                      fee_vat_rate=fee_rate.vat_rate if fee_rate else 0,
+                      fee_text=fee_rate.text[:64] if fee_rate else None)
 
     def new_attempt():
         return PaymentAttempt(
@@ -128,7 +136,7 @@ def open_attempt(ctx, *, kind, customer_id, amount_cents, source, channel, termi
             document_number=document_number, terminal_id=terminal.terminal_id,
             gateway_mode=terminal.mode, card_id=saved.id if saved is not None else None,
             token=saved.token if saved is not None else None, card_brand=source.brand,
-            card_last4=source.last4, admin_id=admin_id,
+            card_last4=source.last4, admin_id=admin_id, **fee_fields,
         )
 
     for _ in range(3):
@@ -150,9 +158,11 @@ def _insert(ctx, attempt, request_key):
         session.add(PaymentAttempt.Event(owner_id=attempt.id, to_status=S.CREATED.value,
                                          note=f"opened by {attempt.channel.value}"))
         session.commit()
-        log.info("attempt %s opened: %s %s for customer %s, %s", attempt.transaction_id,
+        log.info("attempt %s opened: %s %s for customer %s, %s%s", attempt.transaction_id,
                  attempt.kind.value, attempt.document_number or "", attempt.customer_id,
-                 format_cents(attempt.amount_cents))
+                 format_cents(attempt.amount_cents),
+                 f" + fee {format_cents(attempt.fee_total_cents)}" if attempt.fee_total_cents
+                 else "")
         return Opened(attempt, False)
     except IntegrityError:
         session.rollback()
@@ -350,19 +360,26 @@ def charge(ctx, attempt, source=None, slots=None):
         log.info("attempt %s skipped: %s", attempt.transaction_id, skip.reason)
         return abandon(ctx, attempt, skip.reason, status=S.SKIPPED, message=skip.message)
     if amount != attempt.amount_cents:
-        attempt = _save(ctx, attempt, note=None, amount_cents=amount)
+        # What is due now, and the fee on it at the rate the attempt was opened with.
+        fee = fees.compute(amount, _fee_rate_of(attempt))
+        attempt = _save(ctx, attempt, note=None, amount_cents=amount, fee_cents=fee.fee_cents,
+                        fee_tax_cents=fee.tax_cents)
         log.info("attempt %s: amount due is now %s", attempt.transaction_id, format_cents(amount))
     gateway = gateway_of(ctx, attempt)
     with _turn(ctx, slots, attempt):
         # Whoever moves it from created to sent sends it; anyone else must not (AttemptMoved).
-        attempt = _save(ctx, attempt, S.SENT, f"SALE {format_cents(attempt.amount_cents)}")
+        attempt = _save(ctx, attempt, S.SENT, f"SALE {format_cents(attempt.charged_cents)}"
+                        + (f" (fee {format_cents(attempt.fee_total_cents)})"
+                           if attempt.fee_total_cents else ""))
+        # The amount and the fee with its VAT, as committed: one SALE for both.
+        charged = attempt.charged_cents
         try:
             if typed is not None:
-                result = gateway.sale(attempt.transaction_id, attempt.amount_cents, card=typed,
+                result = gateway.sale(attempt.transaction_id, charged, card=typed,
                                       tokenize=True, origin=attempt.origin,
                                       order_number=attempt.document_number)
             else:
-                result = gateway.sale(attempt.transaction_id, attempt.amount_cents,
+                result = gateway.sale(attempt.transaction_id, charged,
                                       token=attempt.token, origin=attempt.origin,
                                       order_number=attempt.document_number)
         except GatewayError as exc:
@@ -371,6 +388,49 @@ def charge(ctx, attempt, source=None, slots=None):
     if isinstance(result, GatewayError):
         return _send_failed(ctx, attempt, result, slots)
     return _record_result(ctx, attempt, result)
+
+
+def _fee_rate_of(attempt):
+    """The fee rate the attempt was opened with (None: no fee)."""
+    if not attempt.fee_rate:
+        return None
+    return fees.FeeRate(attempt.fee_rate, attempt.fee_vat_rate or 0,
+                        attempt.fee_text or "Service fee")
+
+
+def fee_key(attempt):
+    """The key the Splynx fee transaction of ``attempt`` carries in its comment."""
+    return f"IPPAY-FEE-{attempt.transaction_id}"
+
+
+def fee_category(ctx):
+    """The Splynx transaction category fees are booked in (module setting, else the one
+    named settings.FEE_CATEGORY_NAME, created when missing). Raises SplynxError."""
+    chosen = ctx.module_settings.current().fees.category_id
+    return chosen or ctx.splynx.ensure_transaction_category(FEE_CATEGORY_NAME)
+
+
+def _book_fee(ctx, attempt):
+    """The Splynx debit of the attempt's fee, found by its key or created; returns its id.
+
+    Booked before the payment: the payment (the amount with the fee) then pays the
+    document and what is left of it settles this debit, as Splynx spreads money
+    (splynx-platform §2.4), so the customer's balance ends where the document alone
+    would have left it.
+    """
+    key = fee_key(attempt)
+    found = [t for t in ctx.splynx.find_transactions(customer_id=attempt.customer_id,
+                                                     comment=key) if t.comment == key]
+    if found:
+        return found[0].id
+    text = attempt.fee_text or "Service fee"
+    return ctx.splynx.create_transaction(
+        customer_id=attempt.customer_id, kind="debit", price_cents=attempt.fee_cents,
+        tax_percent=fees.rate_decimal(attempt.fee_vat_rate), date=ctx.today(),
+        category_id=fee_category(ctx),
+        description=f"{text} ({fees.format_rate(attempt.fee_rate)} %, IPpay "
+                    f"{attempt.transaction_id})",
+        comment=key)
 
 
 def _send_failed(ctx, attempt, error, slots):
@@ -432,18 +492,21 @@ def settle(ctx, attempt, backoff=(), slots=None):
 
 @_yield_when_moved
 def post(ctx, attempt, first=False):
-    """Record an approved attempt as exactly one Splynx payment.
+    """Record an approved attempt as exactly one Splynx payment (of the amount with the fee)
+    and, when it has a fee, exactly one fee debit before it (:func:`_book_fee`).
 
-    Looks for a payment carrying the TransactionID first, so that a retry after a lost
-    answer or a crash never records the money twice. ``first`` is for the process that has
-    just moved the attempt to approved: only :func:`post` makes a payment with its
-    TransactionID, so there is none yet to look for (one Splynx call fewer per charge).
-    Only after the move to posted is the payment logged in a payment statement
-    (statements.py): bookkeeping that can neither block nor repeat the payment, completed
-    by reconcile when it fails here.
+    Looks for a payment carrying the TransactionID first (and for the fee debit carrying
+    :func:`fee_key`), so that a retry after a lost answer or a crash never records the
+    money twice. ``first`` is for the process that has just moved the attempt to approved:
+    only :func:`post` makes a payment with its TransactionID, so there is none yet to look
+    for (one Splynx call fewer per charge). Only after the move to posted is the payment
+    logged in a payment statement (statements.py): bookkeeping that can neither block nor
+    repeat the payment, completed by reconcile when it fails here.
     """
     splynx = ctx.splynx
     try:
+        if attempt.fee_total_cents and attempt.fee_transaction_id is None:
+            attempt = _save(ctx, attempt, fee_transaction_id=_book_fee(ctx, attempt))
         # Pinned to the customer as well: the same answer (the payment is the customer's),
         # and Splynx searches one customer's payments instead of all of them.
         found = [] if first else splynx.find_payments(customer_id=attempt.customer_id,
@@ -460,14 +523,15 @@ def post(ctx, attempt, first=False):
             payment_date = ctx.today()
             payment_id = splynx.create_payment(
                 customer_id=attempt.customer_id,
-                amount_cents=attempt.amount_cents,
+                amount_cents=attempt.charged_cents,
                 payment_type=method,
                 date=payment_date,
                 receipt_number=f"IPPAY-{attempt.transaction_id}",
                 invoice_id=attempt.invoice_id,
                 request_id=attempt.proforma_id,
-                comment=f"IPpay transaction {attempt.transaction_id}, approval {attempt.approval}",
-                note=f"Paid by card {attempt.masked_card}",
+                comment=f"IPpay transaction {attempt.transaction_id}, approval {attempt.approval}"
+                        + _fee_words(attempt),
+                note=f"Paid by card {attempt.masked_card}" + _fee_words(attempt),
                 field_1=attempt.transaction_id,
                 field_2=attempt.masked_card,
             )
@@ -486,6 +550,13 @@ def post(ctx, attempt, first=False):
     attempt = statements.log_payment(ctx, attempt, payment_date, new_payment=not found)
     notices.receipt(ctx, attempt)
     return attempt
+
+
+def _fee_words(attempt):
+    if not attempt.fee_total_cents:
+        return ""
+    return (f"; {format_cents(attempt.amount_cents)} and "
+            f"{attempt.fee_text or 'Service fee'} {format_cents(attempt.fee_total_cents)}")
 
 
 @_yield_when_moved

@@ -715,7 +715,7 @@ def receipt(ctx, attempt, *, card=None):
     paid_on = attempt.updated_at.date() if attempt.updated_at else ctx.today()
     return _safely("receipt", key, lambda: queue(
         ctx, "receipt", key, customer_id=attempt.customer_id, values={
-            "card": _masked(attempt, card), "amount_cents": attempt.amount_cents,
+            "card": _masked(attempt, card), "amount_cents": attempt.charged_cents,
             "invoice_number": attempt.document_number or "", "reference": attempt.transaction_id,
             "approval": attempt.approval or "", "paid_on": paid_on}))
 

@@ -16,9 +16,9 @@ from typing import NamedTuple
 
 from ..ippay import GatewayError
 from ..messages import N_, Sentence, UserError
-from ..models import AttemptKind, AttemptStatus as S, TrialOutcome
+from ..models import AttemptKind, AttemptStatus as S, Channel, TrialOutcome
 from ..splynx import SplynxError
-from . import cards as card_service, documents, journal, limits
+from . import cards as card_service, documents, fees, journal, limits
 from .documents import INVOICE, PROFORMA, DocumentNotFound, SplynxUnavailable  # noqa: F401
 
 log = logging.getLogger(__name__)
@@ -45,6 +45,56 @@ class AlreadyPaid(PaymentError):
 
 class AmountOutOfRange(PaymentError):
     """A refill amount outside the module settings' minimum and maximum."""
+
+
+class FeeChanged(PaymentError):
+    """The service fee is not the one the customer was shown (the settings changed)."""
+
+
+#: The channels where a payment carries the service fee: the customer's own payments. Staff
+#: paying one invoice for a customer add none; charge runs add it when staff chose so for
+#: the run, automatic runs when the module setting ``fee_autopay`` says so (docs/fees.md).
+FEE_CHANNELS = (Channel.PORTAL, Channel.DIRECT)
+
+
+def fee_rate_for(ctx, channel, method="card"):
+    """The ``fees.FeeRate`` a payment on ``channel`` with ``method`` carries, or None."""
+    if Channel(channel) not in FEE_CHANNELS:
+        return None
+    return ctx.module_settings.current().fees.rate_for(method)
+
+
+def fee_terms(rate):
+    """The fee terms as a page shows them and sends back (``"295/1000"``: the rate and
+    the VAT rate in hundredths of a percent), so that the payment is refused when they
+    changed in between (:class:`FeeChanged`)."""
+    return f"{rate.rate}/{rate.vat_rate}" if rate else "0/0"
+
+
+class FeeQuote(NamedTuple):
+    """The fee shown before paying: its ``rate`` (None: no fee), the ``fee`` in cents, the
+    ``terms`` the form sends back and the ``total_cents`` to pay."""
+
+    rate: object
+    fee: fees.Fee
+    terms: str
+    total_cents: int
+
+
+def fee_quote(ctx, amount_cents, channel=Channel.PORTAL, method="card"):
+    """What paying ``amount_cents`` on ``channel`` costs with its service fee."""
+    rate = fee_rate_for(ctx, channel, method)
+    fee = fees.compute(max(int(amount_cents or 0), 0), rate)
+    return FeeQuote(rate, fee, fee_terms(rate), int(amount_cents or 0) + fee.total_cents)
+
+
+def _fee_rate_checked(ctx, channel, shown_terms):
+    """The fee rate to open the attempt with; refused when the page showed other terms."""
+    rate = fee_rate_for(ctx, channel)
+    if shown_terms is not None and shown_terms != fee_terms(rate):
+        raise FeeChanged("The service fee has just changed. Please check the amount and "
+                         "pay again. Nothing was charged.")
+    return rate
 
 
 @dataclass(frozen=True)
@@ -205,13 +255,15 @@ def _replayed(attempt, customer_id, kind, document_id):
 
 
 def pay_document(ctx, kind, document, *, request_key, channel, card_id=None, new_card=None,
-                 admin_id=None, client_address=None, link_key=None):
+                 admin_id=None, client_address=None, link_key=None, fee_terms_shown=None):
     """Charge the amount due on ``document`` (an invoice or proforma read from Splynx).
 
     Pays with the saved card ``card_id`` or with ``new_card`` (:class:`NewCard`). The
     ``request_key`` is the journal key from ``request_keys.accept`` (a form submitted twice
     gets its first attempt back). ``admin_id`` is the administrator paying on the customer's
-    behalf; ``link_key`` names a direct pay link for the card-testing limits. Returns an
+    behalf; ``link_key`` names a direct pay link for the card-testing limits;
+    ``fee_terms_shown`` the :func:`fee_terms` the page showed (the customer's channels add
+    the service fee, :data:`FEE_CHANNELS`). Returns an
     :class:`Outcome` (the attempt as it ends, see :func:`journal.charge`). Raises
     :class:`PaymentError`
     (or ``limits.TryLater`` / ``limits.TooManyCards``) when nothing was charged.
@@ -224,6 +276,7 @@ def pay_document(ctx, kind, document, *, request_key, channel, card_id=None, new
     if not documents.is_unpaid(document):
         raise AlreadyPaid("This {name} ({number}) is already paid.", name=name,
                           number=document.number)
+    fee_rate = _fee_rate_checked(ctx, channel, fee_terms_shown)
     partner_id, terminal = _terminal(ctx, customer_id)
     if new_card is not None:
         if new_card.save:
@@ -236,7 +289,8 @@ def pay_document(ctx, kind, document, *, request_key, channel, card_id=None, new
             ctx, kind=documents.ATTEMPT_KINDS[kind], customer_id=customer_id,
             amount_cents=document.due_cents, source=source, channel=channel,
             terminal=terminal, partner_id=partner_id, document_id=document.id,
-            document_number=document.number, request_key=request_key, admin_id=admin_id)
+            document_number=document.number, request_key=request_key, admin_id=admin_id,
+            fee_rate=fee_rate)
     except journal.AttemptInProgress:
         raise PaymentError("A payment of this {name} ({number}) is already being processed. "
                            "Please wait a moment and reload the page.", name=name,
@@ -254,8 +308,10 @@ def refill_limits(ctx):
 
 
 def refill(ctx, customer_id, amount_cents, *, request_key, card_id=None, new_card=None,
-           channel="portal", client_address=None):
-    """Add ``amount_cents`` to the customer's balance: a payment linked to no document.
+           channel="portal", client_address=None, fee_terms_shown=None):
+    """Add ``amount_cents`` to the customer's balance: a payment linked to no document
+    (the service fee, when set, is charged on top; ``fee_terms_shown`` as
+    :func:`pay_document`).
 
     Raises :class:`AmountOutOfRange` outside the module's limits and :class:`PaymentError`
     when nothing was charged for another reason.
@@ -266,6 +322,7 @@ def refill(ctx, customer_id, amount_cents, *, request_key, card_id=None, new_car
     earlier = journal.find_by_request_key(ctx, request_key)
     if earlier is not None:
         return _replayed(earlier, customer_id, None, None)
+    fee_rate = _fee_rate_checked(ctx, channel, fee_terms_shown)
     partner_id, terminal = _terminal(ctx, customer_id)
     if new_card is not None:
         if new_card.save:
@@ -277,7 +334,7 @@ def refill(ctx, customer_id, amount_cents, *, request_key, card_id=None, new_car
         opened = journal.open_attempt(
             ctx, kind=AttemptKind.REFILL, customer_id=customer_id, amount_cents=amount_cents,
             source=source, channel=channel, terminal=terminal, partner_id=partner_id,
-            request_key=request_key)
+            request_key=request_key, fee_rate=fee_rate)
     except journal.AttemptInProgress:
         raise PaymentError("Another payment to your balance is being processed. "
                            "Please wait a moment and reload the page.") from None

@@ -167,10 +167,11 @@ def _check_splynx(ctx, finder, day, report):
                        "is gone (deleted by hand?). The card was charged: record the payment "
                        "again or refund the card.", attempt, attempt.splynx_payment_id)
             continue
-        if payment.amount_cents != attempt.amount_cents:
+        # The payment carries what the card was charged: the amount and any service fee.
+        if payment.amount_cents != attempt.charged_cents:
             finder.add("amount_mismatch", attempt.transaction_id,
                        f"Splynx payment #{payment.id} is {finder.money(payment.amount_cents)}; "
-                       f"the card was charged {finder.money(attempt.amount_cents)} "
+                       f"the card was charged {finder.money(attempt.charged_cents)} "
                        f"({finder.describe(attempt)}).", attempt, payment.id)
         if payment.customer_id != attempt.customer_id:
             finder.add("customer_mismatch", attempt.transaction_id,

@@ -13,6 +13,12 @@ exceed what the payment took; every status move is a compare-and-set along
 ``models.REFUND_TRANSITIONS`` with its event; an unknown outcome is settled by ENQ, never by
 a second CREDIT; the Splynx record carries the refund's key in its comment and is looked for
 before it is written, so it is written once. The worker reconciles refunds left half-way.
+
+Service fees (services/fees.py, docs/fees.md): staff refund an amount of the payment (not
+counting the fee); the same fraction of the fee and of its VAT goes back with it
+(``fees.refund_share``, fixed inside the refund lock and kept on the row), so the gateway
+gives back the amount and that share, and Splynx gets the refund debit of both and a credit
+in the fee category that takes back the fee's share. A void gives back the whole fee.
 """
 
 import datetime as dt
@@ -28,7 +34,7 @@ from ..models import (AttemptStatus as S, PaymentAttempt, Refund, RefundKind, Re
                       save, utcnow)
 from ..money import format_cents
 from ..splynx import SplynxError, SplynxNotFoundError
-from . import journal
+from . import fees, journal
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +71,21 @@ def refundable_cents(ctx, attempt):
         return 0
     done = sum(r.amount_cents for r in refunds_of(ctx, attempt.id) if r.status in _GAVE_BACK)
     return max(0, attempt.amount_cents - done)
+
+
+def fee_share_of(ctx, attempt, amount_cents):
+    """The fee's share a refund of ``amount_cents`` would give back now (for the
+    confirmation page; the refund fixes its own inside the lock)."""
+    return _fee_share(attempt, attempt.amount_cents - refundable_cents(ctx, attempt),
+                      amount_cents)
+
+
+def _fee_share(attempt, done_cents, amount_cents):
+    """The fee's share of a refund of ``amount_cents`` after ``done_cents`` were refunded."""
+    if not attempt.fee_total_cents or not 0 < amount_cents <= attempt.amount_cents - done_cents:
+        return fees.NO_FEE
+    return fees.refund_share(fees.Fee(attempt.fee_cents, attempt.fee_tax_cents),
+                             attempt.amount_cents, done_cents, amount_cents)
 
 
 def can_void(ctx, attempt, today=None):
@@ -105,14 +126,18 @@ def _open(ctx, attempt_id, kind, amount_cents, admin_id, reason):
                         admin_id=admin_id, reason=(reason or "")[:255] or None)
         session.add(refund)
         session.flush()
-        session.add(Refund.Event(owner_id=refund.id, to_status=R.CREATED.value,
-                                 note=f"{kind.value} of {format_cents(amount_cents)} by admin "
-                                      f"{admin_id}"))
         # Inside the lock no other refund of this payment can be approved, so the sum
         # read here is the one that counts.
         done = session.execute(select(func.coalesce(func.sum(Refund.amount_cents), 0)).where(
             Refund.attempt_id == attempt_id, Refund.status.in_(_GAVE_BACK))).scalar()
         left = attempt.amount_cents - int(done)
+        share = _fee_share(attempt, int(done), amount_cents)
+        refund.fee_cents, refund.fee_tax_cents = share
+        session.add(Refund.Event(owner_id=refund.id, to_status=R.CREATED.value,
+                                 note=f"{kind.value} of {format_cents(amount_cents)}"
+                                      + (f" and fee {format_cents(share.total_cents)}"
+                                         if share.total_cents else "")
+                                      + f" by admin {admin_id}"))
         if attempt.status == S.VOIDED:
             raise RefundError("At most 0.00 can be refunded (of {total}): the payment was voided.",
                               total=format_cents(attempt.amount_cents))
@@ -151,16 +176,19 @@ def void(ctx, attempt_id, admin_id, reason=None):
                             reason)
     gateway = journal.gateway_of(ctx, attempt)
     return _send(ctx, refund, attempt, "voided", lambda: gateway.void(
-        attempt.transaction_id, attempt.approval, attempt.amount_cents, token=attempt.token))
+        attempt.transaction_id, attempt.approval, attempt.charged_cents, token=attempt.token))
 
 
 def refund(ctx, attempt_id, amount_cents, admin_id, reason=None):
-    """Refund all or part of an approval (linked IPpay CREDIT) and book it in Splynx."""
+    """Refund all or part of an approval (linked IPpay CREDIT) and book it in Splynx.
+
+    ``amount_cents`` is the part of the payment's amount given back; the fee's share goes
+    back with it in the same CREDIT (module docstring)."""
     refund_row, attempt = _open(ctx, attempt_id, RefundKind.REFUND, amount_cents, admin_id,
                                 reason)
     gateway = journal.gateway_of(ctx, attempt)
     return _send(ctx, refund_row, attempt, "refunded", lambda: gateway.credit(
-        amount_cents, transaction_id=attempt.transaction_id, token=attempt.token))
+        refund_row.given_cents, transaction_id=attempt.transaction_id, token=attempt.token))
 
 
 def _finished(step):
@@ -249,6 +277,7 @@ def post(ctx, refund_row):
                 except SplynxNotFoundError:
                     pass  # deleted already (a retry after a lost answer)
             ref = str(payment_id or "")
+            _take_back_fee(ctx, attempt, refund_row, f"IPPAY-FEE-VOID-{attempt.transaction_id}")
         else:
             found = [t for t in splynx.find_transactions(customer_id=attempt.customer_id,
                                                          comment=key) if t.comment == key]
@@ -256,12 +285,14 @@ def post(ctx, refund_row):
                 ref = str(found[0].id)
             else:
                 ref = str(splynx.create_refund_debit(
-                    customer_id=attempt.customer_id, amount_cents=refund_row.amount_cents,
+                    customer_id=attempt.customer_id, amount_cents=refund_row.given_cents,
                     date=ctx.today(),
                     category_id=splynx.ensure_transaction_category(REFUND_CATEGORY_NAME),
-                    description=f"Card refund {format_cents(refund_row.amount_cents)} "
+                    description=f"Card refund {format_cents(refund_row.given_cents)} "
                                 f"(IPpay {attempt.transaction_id}, {attempt.masked_card})",
                     comment=key))
+            _take_back_fee(ctx, attempt, refund_row, f"IPPAY-FEE-REFUND-{attempt.transaction_id}"
+                                                     f"-{refund_row.id}")
     except SplynxError as exc:
         log.warning("%s %s approved but not reflected in Splynx: %s", refund_row.kind.value,
                     refund_row.id, exc)
@@ -273,6 +304,35 @@ def post(ctx, refund_row):
     if refund_row.kind == RefundKind.VOID:
         journal.mark_voided(ctx, attempt, f"voided; Splynx payment {ref or '-'} deleted")
     return refund_row
+
+
+def _take_back_fee(ctx, attempt, refund_row, key):
+    """The Splynx credit taking back the fee's share of ``refund_row`` (none without a fee),
+    found by ``key`` or created in the fee category.
+
+    The share's VAT is kept apart (``tax_percent``) when Splynx, adding VAT to the fee's
+    share as the fee itself was (half-up), comes to the same cents; otherwise — the running
+    share of several partial refunds can be a cent off that — the credit carries the share
+    with its VAT as its price, so that Splynx books exactly what went back to the card.
+    """
+    if not refund_row.fee_total_cents:
+        return None
+    splynx = ctx.splynx
+    found = [t for t in splynx.find_transactions(customer_id=attempt.customer_id, comment=key)
+             if t.comment == key]
+    if found:
+        return found[0].id
+    rate = attempt.fee_vat_rate or 0
+    apart = fees.half_up(refund_row.fee_cents * rate, fees.RATE_SCALE) == refund_row.fee_tax_cents
+    text = attempt.fee_text or "Service fee"
+    return splynx.create_transaction(
+        customer_id=attempt.customer_id, kind="credit",
+        price_cents=refund_row.fee_cents if apart else refund_row.fee_total_cents,
+        tax_percent=fees.rate_decimal(rate) if apart else 0, date=ctx.today(),
+        category_id=journal.fee_category(ctx),
+        description=f"{text} given back {format_cents(refund_row.fee_total_cents)} "
+                    f"(IPpay {attempt.transaction_id})" + ("" if apart else ", VAT included"),
+        comment=key)
 
 
 def reconcile(ctx, min_age_seconds=0):

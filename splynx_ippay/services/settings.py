@@ -29,6 +29,7 @@ from ..config import LANGUAGES, terminal_id_problem
 from ..db import session_scope
 from ..models import GatewayMode, SettingsStamp, utcnow
 from ..splynx import SplynxError
+from . import fees as fee_rules
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,33 @@ class PartnerSettings:
 
 
 @dataclass(frozen=True)
+class FeeSettings:
+    """Service fees (services/fees.py, docs/fees.md): off while every rate is 0."""
+
+    #: Fee per payment method, in hundredths of a percent (``fee_card_percent`` ...).
+    rates: Mapping[str, int] = field(default_factory=lambda: {m: 0 for m in fee_rules.METHODS})
+    #: VAT on the fee, in hundredths of a percent.
+    vat_rate: int = 0
+    #: What the customer sees and what the Splynx fee transaction is called.
+    text: str = "Service fee"
+    #: The Splynx transaction category of fee transactions; None: the one named
+    #: :data:`FEE_CATEGORY_NAME`.
+    category_id: Optional[int] = None
+    #: Whether automatic payments (autopay schedules and their retries) add the fee.
+    autopay: bool = False
+
+    def rate_for(self, method):
+        """The :class:`~.fees.FeeRate` of ``method`` (``card``, ``bank``), or None: no fee."""
+        rate = self.rates.get(method, 0)
+        return fee_rules.FeeRate(rate, self.vat_rate, self.text) if rate else None
+
+
+#: The category fee transactions are booked in when none is chosen: Splynx's own
+#: "Correction", the documented default of the add-on (splynx-platform §2.6, §5.2).
+FEE_CATEGORY_NAME = "Correction"
+
+
+@dataclass(frozen=True)
 class ModuleConfig:
     """The module settings as read from Splynx and checked (frozen: never edited in place)."""
 
@@ -113,6 +141,8 @@ class ModuleConfig:
     #: The address customers reach Splynx at, for links in e-mails when the partner's
     #: company information has none (``https://billing.example.net``; empty: no links).
     public_url: str = ""
+    #: Service fees (services/fees.py).
+    fees: FeeSettings = field(default_factory=FeeSettings)
     #: Stored values that were refused, each a sentence for staff.
     problems: Tuple[str, ...] = ()
     #: False when Splynx could not be read: these are the defaults, not the settings.
@@ -218,6 +248,14 @@ def _text(limit):
     return parse
 
 
+def _fee_rate(raw):
+    return fee_rules.parse_rate(raw, fee_rules.MAX_FEE_RATE)
+
+
+def _vat_rate(raw):
+    return fee_rules.parse_rate(raw, fee_rules.MAX_VAT_RATE)
+
+
 #: Every key the add-on keeps in its module config: (parser, default as stored).
 KEYS = {
     "terminal_id": (_terminal, ""),
@@ -250,6 +288,12 @@ KEYS = {
     "receipts": (_flag, "0"),
     "staff_emails": (_emails, ""),
     "public_url": (_public_url, ""),
+    # Service fees (docs/fees.md): a percentage per payment method, 0 = no fee.
+    **{f"fee_{method}_percent": (_fee_rate, "0") for method in fee_rules.METHODS},
+    "fee_vat_percent": (_vat_rate, "0"),
+    "fee_text": (_text(64), "Service fee"),
+    "fee_category_id": (_optional_id, ""),
+    "fee_autopay": (_flag, "0"),
 }
 #: The keys a partner may set apart from the default (``per_partner_options``).
 PARTNER_KEYS = ("terminal_id", "gateway_mode", "payment_method_id")
@@ -264,7 +308,7 @@ def _read(stored, problems, where=""):
         raw = stored.get(key, default)
         if raw is None or (raw == "" and key not in ("terminal_id", "payment_account_id",
                                                      "autopay_schedules", "staff_emails",
-                                                     "public_url")):
+                                                     "public_url", "fee_category_id")):
             raw = default
         try:
             values[key] = parse(raw)
@@ -312,6 +356,10 @@ def parse_config(stored, partner_stored=None):
         autopay_hard_declines=values["autopay_hard_declines"],
         reminder_days=values["reminder_days"], receipts=values["receipts"],
         staff_emails=values["staff_emails"], public_url=values["public_url"],
+        fees=FeeSettings(
+            rates={m: values[f"fee_{m}_percent"] for m in fee_rules.METHODS},
+            vat_rate=values["fee_vat_percent"], text=values["fee_text"],
+            category_id=values["fee_category_id"], autopay=values["fee_autopay"]),
         default=default, partners=partners, payment_account_id=values["payment_account_id"],
         statement_grouping=values["statement_grouping"],
         refill_min_cents=values["refill_min_cents"], refill_max_cents=values["refill_max_cents"],

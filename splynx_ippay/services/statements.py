@@ -127,7 +127,7 @@ def write(ctx, attempt, payment_date, search_first=True):
     else:
         title = title_for(grouping_of(ctx), payment_date)
         fields = dict(
-            amount_cents=attempt.amount_cents, status="processed", payment_date=payment_date,
+            amount_cents=attempt.charged_cents, status="processed", payment_date=payment_date,
             datetime_=dt.datetime.now(), customer_id=attempt.customer_id, payment_id=payment_id,
             invoice_id=attempt.invoice_id, request_id=attempt.proforma_id,
             comment=f"{GATEWAY} {attempt.transaction_id}", pairing_1=str(attempt.customer_id),

@@ -61,7 +61,12 @@ def submit_pay(world, session, kind, doc_number, page=None, card_id=None, **card
         card_id = re.search(r'name="card_id"[^>]*value="(\d+)"', page.text).group(1)
     return session.post(f"{world.url}/ippay/pay-{kind}", params={"item_id": doc_number}, data={
         "csrf_token": csrf(page.text), "request_key": form_value(page.text, "request_key"),
-        "card_id": card_id, **card}, timeout=30)
+        **fee_terms(page.text), "card_id": card_id, **card}, timeout=30)
+
+
+def fee_terms(html):
+    """The service fee terms the page showed, sent back as the browser does."""
+    return {"fee_terms": form_value(html, "fee_terms")} if 'name="fee_terms"' in html else {}
 
 
 def new_card_fields(number=TEST_CARD, holder="Alice Example", expiry="12/30", cvv="737", **more):
@@ -82,7 +87,7 @@ def submit_refill(world, session, amount, page=None, card_id=None, **card):
         card_id = match.group(1) if match else "new"
     return session.post(f"{world.url}/ippay/", data={
         "csrf_token": csrf(page.text), "request_key": form_value(page.text, "request_key"),
-        "amount": amount, "card_id": card_id, **card}, timeout=30)
+        **fee_terms(page.text), "amount": amount, "card_id": card_id, **card}, timeout=30)
 
 
 def text_of(html):

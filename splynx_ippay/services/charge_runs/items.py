@@ -122,6 +122,11 @@ def _card(ctx, item, run):
     return card, None if card is not None else "No saved card."
 
 
+def _fee_rate(ctx, run):
+    """The card service fee a run's charges add: only when the run was made with fees."""
+    return ctx.module_settings.current().fees.rate_for("card") if run.with_fees else None
+
+
 def _start(ctx, item, run, worker):
     """Open the item's attempt on the right card; ``(attempt, True)``, or ``(None, False)``
     when the item was finished without one."""
@@ -152,7 +157,8 @@ def _start(ctx, item, run, worker):
             source=journal.PaymentSource(brand=card.brand, last4=card.last4, card=card),
             channel=Channel.CHARGE_RUN, terminal=terminal, partner_id=partner_id,
             document_id=item.invoice_id, document_number=item.invoice_number,
-            request_key=item_key(item.id), origin="RECURRING", admin_id=run.admin_id)
+            request_key=item_key(item.id), origin="RECURRING", admin_id=run.admin_id,
+            fee_rate=_fee_rate(ctx, run))
     except journal.AttemptInProgress as exc:
         finish(ctx, item.id, worker, I.SKIPPED,
                f"Another payment of this {'balance' if balance else 'invoice'} is in progress "

@@ -64,9 +64,11 @@ def _active_key(period_from, period_to, filters):
 
 
 def create_run(ctx, *, admin_id, period_from, period_to, filters, source="web",
-               parent_run_id=None, summary=None, schedule_key=None, mode="due", note=None):
+               parent_run_id=None, summary=None, schedule_key=None, mode="due", note=None,
+               with_fees=False):
     """Queue a run; raises :class:`RunRefused` when the same run is already active, or
-    (an automatic run) was already made for its ``schedule_key``.
+    (an automatic run) was already made for its ``schedule_key``. ``with_fees``: each
+    charge adds the card service fee of the module settings (docs/fees.md).
 
     The refusal comes from the database (unique ``active_key`` and ``schedule_key``), so two
     clicks, two members of staff, or two workers firing a schedule at the same instant get
@@ -82,6 +84,7 @@ def create_run(ctx, *, admin_id, period_from, period_to, filters, source="web",
                     period_to=period_to, filters=json.dumps(filters.as_json(), sort_keys=True),
                     parent_run_id=parent_run_id, source=source, admin_id=admin_id,
                     schedule_key=schedule_key, mode=mode, note=(note or "")[:255] or None,
+                    with_fees=bool(with_fees),
                     preview_invoices=(summary or {}).get("chargeable", 0),
                     preview_total_cents=(summary or {}).get("chargeable_cents", 0))
     session = ctx.sessions()
@@ -280,4 +283,5 @@ def rerun(ctx, run_id, admin_id):
                                         invoice_ids=list(invoice_ids)))
     return create_run(ctx, admin_id=admin_id, period_from=run.period_from,
                       period_to=run.period_to, filters=filters, source="rerun",
-                      parent_run_id=run.id, summary={"chargeable": len(invoice_ids)})
+                      parent_run_id=run.id, summary={"chargeable": len(invoice_ids)},
+                      with_fees=run.with_fees)

@@ -89,3 +89,19 @@ def test_payment_validation_and_invoice_delete_rules(splynx_emu):
             headers={**ea(), "Content-Type": "application/json"})
     assert_error(r, 400, "BAD_REQUEST")
 
+
+
+def test_a_transaction_with_tax_adds_it_half_up_to_the_cent(splynx_emu):
+    before = float(deposit(splynx_emu, 1))
+    r = api(splynx_emu, "POST", "admin/finance/transactions", json={
+        "type": "debit", "customer_id": 1, "quantity": 1, "price": 1.77, "tax_percent": 20,
+        "date": "2024-06-01", "category": "5", "comment": "fee"})
+    assert r.status_code == 201, r.text
+    row = api(splynx_emu, "GET", f"admin/finance/transactions/{r.json()['id']}").json()
+    # 20 % of 1.77 is 0.354 → 0.35: the total is 2.12, and the balance goes down by it.
+    assert (row["total"], row["tax_percent"]) == ("2.1200", "20.0000")
+    assert round(before - float(deposit(splynx_emu, 1)), 2) == 2.12
+    refused = api(splynx_emu, "POST", "admin/finance/transactions", json={
+        "type": "debit", "customer_id": 1, "quantity": 1, "price": 1, "tax_percent": 150,
+        "date": "2024-06-01", "category": "5"})
+    assert refused.status_code == 400 and "tax_percent" in refused.text
