@@ -5,7 +5,17 @@ import argparse
 import logging
 import threading
 
+import requests
 from werkzeug.serving import make_server
+
+
+def control_call(url, payload=None, timeout=10, verify=True):
+    """One call of a sandbox server's control plane: GET ``url``, or POST ``payload`` as
+    JSON; the answer's JSON (an HTTP error raises)."""
+    method = requests.post if payload is not None else requests.get
+    response = method(url, json=payload, timeout=timeout, verify=verify)
+    response.raise_for_status()
+    return response.json()
 
 
 class BackgroundServer:
@@ -41,14 +51,25 @@ class BackgroundServer:
 
 
 def run_foreground(app, description, default_port):
-    """Parse ``--host/--port`` and serve ``app`` until interrupted."""
+    """Parse ``--host/--port`` (and ``--tls-cert/--tls-key`` to serve https, as the real
+    gateway does: the add-on speaks plain http only to loopback) and serve ``app`` until
+    interrupted."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=default_port)
+    parser.add_argument("--tls-cert", help="serve https with this certificate (PEM)")
+    parser.add_argument("--tls-key", help="the certificate's private key (PEM)")
+    parser.add_argument("--quiet", action="store_true", help="no line per request")
     args = parser.parse_args()
+    if bool(args.tls_cert) != bool(args.tls_key):
+        parser.error("--tls-cert and --tls-key go together")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    server = make_server(args.host, args.port, app, threaded=True)
-    print(f"{description} listening on http://{args.host}:{server.server_port}", flush=True)
+    if args.quiet:
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    tls = (args.tls_cert, args.tls_key) if args.tls_cert else None
+    server = make_server(args.host, args.port, app, threaded=True, ssl_context=tls)
+    scheme = "https" if tls else "http"
+    print(f"{description} listening on {scheme}://{args.host}:{server.server_port}", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
