@@ -43,6 +43,19 @@ ROOT = Path(__file__).resolve().parent.parent
 SUPERNET = ipaddress.ip_network("10.213.0.0/16")
 _LOCK = "/run/lock/splynx-ippay-netns.lock"
 DB_PORTS = {"postgresql": 5432, "mariadb": 3306}
+#: What the database server needs so that a host lost in the middle of a transaction does not
+#: keep its row locks: without it the server waits for the lost client for hours (the
+#: kernel's keepalives start after 2 h, and unacknowledged data is retried ~15 min), and
+#: every other worker that needs one of those rows waits as long (docs/scale-out.md).
+#: PostgreSQL drops a client that does not answer keepalives (5 + 3 × 2 s) or does not take
+#: what was sent to it (10 s); MariaDB has keepalives but no such timeout for data sent, so
+#: it also ends a write transaction left idle for 15 s.
+DB_LOST_CLIENTS = {
+    "postgresql": ("tcp_keepalives_idle=5", "tcp_keepalives_interval=2",
+                   "tcp_keepalives_count=3", "tcp_user_timeout=10000"),
+    "mariadb": ("--tcp-keepalive-time=5", "--tcp-keepalive-interval=2",
+                "--tcp-keepalive-probes=3", "--idle-write-transaction-timeout=15"),
+}
 SPLYNX_PORT, IPPAY_PORT, WEB_PORT = 8081, 8443, 8000
 API_KEY, API_SECRET = "sandbox-key", "sandbox-secret"
 
@@ -285,6 +298,26 @@ class DatabaseServer:
         query = "?charset=utf8mb4" if self.kind == "mariadb" else ""
         return f"{self.admin_url}/{name}{query}"
 
+    def sessions(self):
+        """The server's sessions on the add-on's database, one line each (what a stalled
+        test shows: who waits for whom)."""
+        from sqlalchemy import create_engine, text
+
+        query = {
+            "postgresql": "SELECT pid, client_addr, state, wait_event_type, wait_event, "
+                          "now() - xact_start AS in_transaction, left(query, 100) FROM "
+                          "pg_stat_activity WHERE datname = 'splynx_ippay' ORDER BY xact_start",
+            "mariadb": "SELECT p.id, p.host, p.command, p.time, p.state, t.trx_started, "
+                       "t.trx_rows_locked, left(p.info, 100) FROM information_schema.processlist p "
+                       "LEFT JOIN information_schema.innodb_trx t ON t.trx_mysql_thread_id = p.id "
+                       "WHERE p.db = 'splynx_ippay' ORDER BY t.trx_started"}[self.kind]
+        engine = create_engine(self.url)
+        try:
+            with engine.connect() as connection:
+                return [" | ".join(map(str, row)) for row in connection.execute(text(query))]
+        finally:
+            engine.dispose()
+
     def stop(self):
         if self._process is not None:
             self._tools.stop(self._process)
@@ -309,15 +342,16 @@ class ScaleOut:
     package's units do, all on one database.
 
     ``invoices`` unpaid invoices are generated in the emulator (one customer per 10);
-    ``latency_ms`` delays every gateway call; ``lease`` is config.ini's ``[worker] lease``.
+    ``latency_ms`` delays every gateway call; ``lease`` is config.ini's ``[worker] lease``;
+    ``db_options`` are the database server's settings (default: :data:`DB_LOST_CLIENTS`).
     """
 
     def __init__(self, engine, *, invoices, app_hosts=2, latency_ms=30, lease=10.0,
-                 read_timeout=5.0, retry_after=2.0, python=sys.executable, db_options=()):
+                 read_timeout=5.0, retry_after=2.0, python=sys.executable, db_options=None):
         self.engine, self.invoices, self.latency_ms = engine, invoices, latency_ms
         self.lease, self.read_timeout, self.retry_after = lease, read_timeout, retry_after
         self.python = python
-        self.db_options = db_options
+        self.db_options = DB_LOST_CLIENTS[engine] if db_options is None else db_options
         self.lan = Lan()
         self.app_names = [f"app{n}" for n in range(1, app_hosts + 1)]
         self.database = None
@@ -468,7 +502,8 @@ class ScaleOut:
         from splynx_ippay.ippay import Card as GatewayCard, IPpayClient
 
         session = http_session(2)
-        session.verify = str(self.cert)
+        # Not REQUESTS_CA_BUNDLE from the environment: the simulator's own certificate.
+        session.trust_env, session.verify = False, str(self.cert)
         client = IPpayClient(f"{self.ippay_url}/ippay", "TESTTERMINAL", session=session,
                              connect_timeout=3, read_timeout=30)
         result = client.tokenize(GatewayCard(pan, 12, 2031, holder=holder))

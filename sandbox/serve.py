@@ -6,7 +6,11 @@ import logging
 import threading
 
 import requests
-from werkzeug.serving import make_server
+from werkzeug.serving import ThreadedWSGIServer, load_ssl_context, make_server
+
+#: How long a connection may stay silent before its thread gives it up (a client lost
+#: mid-request, an idle keep-alive connection).
+TLS_IDLE_SECONDS = 300
 
 
 def control_call(url, payload=None, timeout=10, verify=True):
@@ -50,6 +54,26 @@ class BackgroundServer:
         self.stop()
 
 
+class TLSServer(ThreadedWSGIServer):
+    """Werkzeug's threaded server over TLS, each handshake in its connection's own thread.
+
+    Werkzeug wraps the listening socket, so the thread that accepts does every handshake: one
+    client that stops half-way through (a host lost, as in the scale-out test) would stop
+    the whole server. Here the accepted socket is wrapped without a handshake, which then
+    happens on the connection's first read, in its thread.
+    """
+
+    def __init__(self, host, port, app, cert, key):
+        super().__init__(host, port, app)
+        self.tls = load_ssl_context(cert, key)
+        self.ssl_context = self.tls  # the requests' wsgi.url_scheme is https
+
+    def get_request(self):
+        sock, address = self.socket.accept()
+        sock.settimeout(TLS_IDLE_SECONDS)
+        return self.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False), address
+
+
 def run_foreground(app, description, default_port):
     """Parse ``--host/--port`` (and ``--tls-cert/--tls-key`` to serve https, as the real
     gateway does: the add-on speaks plain http only to loopback) and serve ``app`` until
@@ -66,9 +90,11 @@ def run_foreground(app, description, default_port):
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     if args.quiet:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    tls = (args.tls_cert, args.tls_key) if args.tls_cert else None
-    server = make_server(args.host, args.port, app, threaded=True, ssl_context=tls)
-    scheme = "https" if tls else "http"
+    if args.tls_cert:
+        server = TLSServer(args.host, args.port, app, args.tls_cert, args.tls_key)
+    else:
+        server = make_server(args.host, args.port, app, threaded=True)
+    scheme = "https" if args.tls_cert else "http"
     print(f"{description} listening on {scheme}://{args.host}:{server.server_port}", flush=True)
     try:
         server.serve_forever()
