@@ -82,20 +82,24 @@ def apt_install(package):
                    check=True, env=env, stdout=subprocess.DEVNULL)
 
 
-def data_dir(kind, user):
+def data_dir(kind, user, keep_until_exit=True):
     """An empty directory for ``kind`` that ``user`` owns and can reach: under the build
-    tree when every parent lets others through, otherwise under /var/tmp."""
+    tree when every parent lets others through, otherwise under /var/tmp. Returns
+    ``(directory, what to delete)``, deleted at exit unless ``keep_until_exit`` is False
+    (the caller deletes it)."""
     BASE.mkdir(parents=True, exist_ok=True)
     reachable = all(os.stat(p).st_mode & 0o001 for p in [BASE, *BASE.parents])
     parent = BASE if reachable else Path(tempfile.mkdtemp(prefix="splynx-ippay-db-",
                                                           dir="/var/tmp"))
     os.chmod(parent, 0o755)
     directory = Path(tempfile.mkdtemp(prefix=f"{kind}-", dir=parent))
-    atexit.register(shutil.rmtree, directory if reachable else parent, True)
+    removable = directory if reachable else parent
+    if keep_until_exit:
+        atexit.register(shutil.rmtree, removable, True)
     account = pwd.getpwnam(user)
     os.chown(directory, account.pw_uid, account.pw_gid)
     os.chmod(directory, 0o700)
-    return directory
+    return directory, removable
 
 
 def as_user(user, argv, **kwargs):
@@ -112,25 +116,43 @@ def wait_until_answers(kind, url, process=None, log=None, timeout=60):
         time.sleep(0.2)
 
 
-def private_mariadb():
+def _in(netns, argv):
+    """``argv`` run inside the network namespace ``netns`` (None: this one)."""
+    return ["ip", "netns", "exec", netns, *argv] if netns else argv
+
+
+def start_mariadb(host="127.0.0.1", port=None, netns=None, clients="127.0.0.1",
+                  options=(), keep_until_exit=True):
+    """A private MariaDB on ``host``:``port`` (a free port by default), inside the network
+    namespace ``netns`` when given, whose root logs in without a password from ``clients``
+    (a MariaDB host pattern such as ``10.1.2.%``). Returns ``(url, process, removable)``:
+    the admin URL, the server (stop it with :func:`stop`) and the directory to delete."""
     apt_install(PACKAGES["mariadb"])
-    directory = data_dir("mariadb", "mysql")
+    directory, removable = data_dir("mariadb", "mysql", keep_until_exit)
     data, run_dir = directory / "data", directory / "run"
     for path in (data, run_dir):
         path.mkdir()
         shutil.chown(path, "mysql", "mysql")
     as_user("mysql", ["mariadb-install-db", "--no-defaults", f"--datadir={data}",
                       "--auth-root-authentication-method=normal", "--skip-test-db"])
-    port = free_port()
+    port = port or free_port()
     log = directory / "server.log"
-    process = subprocess.Popen(
-        ["runuser", "-u", "mysql", "--", "mariadbd", "--no-defaults", f"--datadir={data}",
-         f"--socket={run_dir}/mysqld.sock", f"--pid-file={run_dir}/mysqld.pid",
-         f"--port={port}", "--bind-address=127.0.0.1", f"--log-error={log}",
-         "--innodb-buffer-pool-size=64M"],
+    process = subprocess.Popen(_in(netns, [
+        "runuser", "-u", "mysql", "--", "mariadbd", "--no-defaults", f"--datadir={data}",
+        f"--socket={run_dir}/mysqld.sock", f"--pid-file={run_dir}/mysqld.pid",
+        f"--port={port}", f"--bind-address={host}", f"--log-error={log}",
+        "--innodb-buffer-pool-size=64M", *options]),
         stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True)
-    atexit.register(stop, process)
-    # mariadb-install-db made root@localhost; the suites log in over TCP from 127.0.0.1.
+    try:
+        url = _mariadb_ready(process, run_dir, log, clients, f"mysql+pymysql://root@{host}:{port}")
+    except BaseException:
+        stop(process)
+        raise
+    return url, process, removable
+
+
+def _mariadb_ready(process, run_dir, log, clients, url):
+    # mariadb-install-db made root@localhost; the suites log in over TCP from ``clients``.
     deadline = time.monotonic() + 60
     while not (run_dir / "mysqld.sock").exists():
         if process.poll() is not None or time.monotonic() > deadline:
@@ -146,35 +168,58 @@ def private_mariadb():
         except pymysql.err.OperationalError:
             time.sleep(0.2)
     with admin.cursor() as cursor:
-        cursor.execute("CREATE USER IF NOT EXISTS 'root'@'127.0.0.1'")
-        cursor.execute("GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION")
+        cursor.execute(f"CREATE USER IF NOT EXISTS 'root'@'{clients}'")
+        cursor.execute(f"GRANT ALL PRIVILEGES ON *.* TO 'root'@'{clients}' WITH GRANT OPTION")
     admin.close()
-    url = f"mysql+pymysql://root@127.0.0.1:{port}"
     wait_until_answers("mariadb", url, process, log)
     return url
 
 
-def private_postgresql():
+def private_mariadb():
+    url, process, _ = start_mariadb()
+    atexit.register(stop, process)
+    return url
+
+
+def start_postgresql(host="127.0.0.1", port=None, netns=None, clients="127.0.0.1/32",
+                     options=(), keep_until_exit=True):
+    """A private PostgreSQL on ``host``:``port`` (a free port by default), inside the
+    network namespace ``netns`` when given, trusting the ``postgres`` user from ``clients``
+    (an address range); ``options`` are more ``-c name=value`` settings. Returns
+    ``(url, process, removable)`` as :func:`start_mariadb` does."""
     apt_install(PACKAGES["postgresql"])
     binaries = sorted(glob.glob("/usr/lib/postgresql/*/bin"))[-1]
-    directory = data_dir("postgresql", "postgres")
+    directory, removable = data_dir("postgresql", "postgres", keep_until_exit)
     data, run_dir = directory / "data", directory / "run"
     for path in (data, run_dir):
         path.mkdir()
         shutil.chown(path, "postgres", "postgres")
     as_user("postgres", [f"{binaries}/initdb", "-D", str(data), "-U", "postgres",
                          "--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8"])
-    port = free_port()
+    if clients != "127.0.0.1/32":
+        with open(data / "pg_hba.conf", "a") as hba:
+            hba.write(f"host all all {clients} trust\n")
+    port = port or free_port()
     log = directory / "server.log"
     shutil.chown(directory, "postgres", "postgres")
+    settings = [f"listen_addresses={host}", "fsync=off", "max_connections=200", *options]
     process = subprocess.Popen(
-        ["runuser", "-u", "postgres", "--", f"{binaries}/postgres", "-D", str(data),
-         "-p", str(port), "-k", str(run_dir), "-c", "listen_addresses=127.0.0.1",
-         "-c", "fsync=off", "-c", "max_connections=200"],
+        _in(netns, ["runuser", "-u", "postgres", "--", f"{binaries}/postgres", "-D", str(data),
+                    "-p", str(port), "-k", str(run_dir),
+                    *[arg for setting in settings for arg in ("-c", setting)]]),
         stdout=open(log, "w"), stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"postgresql+psycopg2://postgres@{host}:{port}"
+    try:
+        wait_until_answers("postgresql", url, process, log)
+    except BaseException:
+        stop(process)
+        raise
+    return url, process, removable
+
+
+def private_postgresql():
+    url, process, _ = start_postgresql()
     atexit.register(stop, process)
-    url = f"postgresql+psycopg2://postgres@127.0.0.1:{port}"
-    wait_until_answers("postgresql", url, process, log)
     return url
 
 

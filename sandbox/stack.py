@@ -63,14 +63,15 @@ def free_port():
         return sock.getsockname()[1]
 
 
-def wait_for(url, timeout=30.0, process=None):
-    """Poll ``url`` until it answers at all; fail early if ``process`` died."""
+def wait_for(url, timeout=30.0, process=None, verify=True):
+    """Poll ``url`` until it answers at all; fail early if ``process`` died. ``verify``:
+    as requests takes it (a CA file for a server with its own certificate)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
             raise RuntimeError(f"{process.args[0]} exited with {process.returncode}")
         try:
-            requests.get(url, timeout=2)
+            requests.get(url, timeout=2, verify=verify)
             return
         except requests.RequestException:
             time.sleep(0.1)

@@ -5,7 +5,7 @@ import os
 
 import requests
 
-from sandbox.serve import BackgroundServer
+from sandbox.serve import BackgroundServer, control_call
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -48,16 +48,10 @@ class World:
         self.today = today
 
     def sim_call(self, path, payload=None):
-        method = requests.post if payload is not None else requests.get
-        response = method(f"{self.sim.url}/_sim/{path}", json=payload, timeout=10)
-        response.raise_for_status()
-        return response.json()
+        return control_call(f"{self.sim.url}/_sim/{path}", payload)
 
     def emu_call(self, path, payload=None):
-        method = requests.post if payload is not None else requests.get
-        response = method(f"{self.url}/_sandbox/{path}", json=payload, timeout=10)
-        response.raise_for_status()
-        return response.json()
+        return control_call(f"{self.url}/_sandbox/{path}", payload)
 
     def login(self, login, password=None, place="portal"):
         """A browser-like session logged into the emulator's portal (or admin pages)."""

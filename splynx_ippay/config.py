@@ -146,6 +146,15 @@ def _seconds(value):
     return number
 
 
+def _lease(value):
+    # A worker beats every 2 s (services/charge_runs/worker.py): a shorter lease would take
+    # a busy but living worker for dead.
+    number = _seconds(value)
+    if number < 5:
+        raise ValueError("must be at least 5 seconds (a worker's heartbeat comes every 2 s)")
+    return number
+
+
 def _log_level(value):
     value = value.strip().upper()
     if value not in ("DEBUG", "INFO", "WARNING", "ERROR"):
@@ -261,6 +270,10 @@ SETTINGS = (
     Setting("mail", "templates", "/etc/splynx-ippay/mail", _path,
             "Directory of the admin's own mail templates (<language>/<message>.txt and "
             ".html), used instead of the packaged ones of the same name."),
+    Setting("worker", "lease", "60", _lease,
+            "Seconds a charge worker on another host may go without a heartbeat before the "
+            "others take it for dead and finish the items it held (by ENQ or posting, never "
+            "by a second SALE)."),
     Setting("worker", "alarm_after", "60", _seconds,
             "Seconds a queued or running charge run may go without any worker working on it "
             "before its page warns that no worker seems to be running."),

@@ -13,6 +13,7 @@ from .clock import Clock, ClockError
 from .config import ConfigError, Settings
 from .faults import FaultError, FaultPlan
 from .gateway import Processor, unreadable
+from .stats import InFlight
 from .store import Store
 from .xml import RequestXMLError, parse_request
 
@@ -27,10 +28,14 @@ class Simulator:
         self.store = Store()
         self.faults = FaultPlan()
         self.clock = Clock()
+        #: Calls in flight per terminal and their peak (``GET /_sim/stats``).
+        self.in_flight = InFlight()
 
     def reset(self):
-        """Forget transactions, tokens, requests and faults; restore start-up switches and the real date."""
+        """Forget transactions, tokens, requests, faults and statistics; restore start-up
+        switches and the real date."""
         self.store.reset()
+        self.in_flight.reset()
         self.faults.clear()
         self.settings.reset()
         self.clock.reset()
@@ -48,18 +53,20 @@ class Simulator:
         calls overlap as they would on a real gateway.
         """
         record = self.store.log_request(path, content_type, body)
-        status, reply, mimetype = self._answer(body, cfg=self.settings.snapshot())
+        try:
+            parsed, problem = parse_request(body), None
+        except RequestXMLError as exc:
+            parsed, problem = None, str(exc)
+        with self.in_flight.call(parsed.body.get("TerminalID") if parsed else None):
+            status, reply, mimetype = self._answer(body, parsed, problem,
+                                                   cfg=self.settings.snapshot())
         self.store.log_reply(record, status, reply)
         return status, reply, mimetype
 
-    def _answer(self, body, cfg):
+    def _answer(self, body, parsed, problem, cfg):
         """Decide and commit under the store's lock, then misbehave as a queued fault says."""
         if cfg["latency_ms"]:
             time.sleep(cfg["latency_ms"] / 1000)
-        try:
-            parsed = parse_request(body)
-        except RequestXMLError as exc:
-            parsed, problem = None, str(exc)
         fault = self.faults.pick(parsed.body.get("TransactionType") if parsed else None)
         with self.store.lock:
             if parsed is None:
@@ -131,6 +138,18 @@ def _bad_request(exc):
 def health():
     """``{"status": "ok", "transactions": n, "tokens": n, "requests": n}``."""
     return jsonify(status="ok", **_sim().store.counts())
+
+
+@control_bp.route("/stats", methods=["GET", "POST"])
+def stats():
+    """Gateway calls per terminal: ``{"terminals": {id: {"in_flight", "peak_in_flight",
+    "calls"}}}`` (stats.py); POST ``{"reset": true}`` starts the counters again."""
+    counters = _sim().in_flight
+    if request.method == "POST":
+        if _json_body().get("reset") is not True:
+            raise ConfigError('POST {"reset": true} to start the counters again')
+        counters.reset()
+    return jsonify(counters.snapshot())
 
 
 @control_bp.get("/ledger")

@@ -1,5 +1,6 @@
 """``python -m sandbox.splynx --port N [--host H] [--latency-ms MS] [--lenient]
-[--undocumented allow|refuse] [--refund-category]``: serve the emulator (README "Switches")."""
+[--undocumented allow|refuse] [--refund-category] [--extra-invoices N [--extra-customers N]]``:
+serve the emulator (README "Switches")."""
 
 import argparse
 import sys
@@ -19,6 +20,10 @@ def parse_switches(argv):
                         help="offer or refuse (405) the methods the blueprint does not document")
     parser.add_argument("--refund-category", action="store_true",
                         help="seed Splynx's default 'Refund' transaction category")
+    parser.add_argument("--extra-invoices", type=int, default=None, metavar="N",
+                        help="seed N more unpaid invoices (benchmarks, the scale-out test)")
+    parser.add_argument("--extra-customers", type=int, default=None, metavar="N",
+                        help="spread over N generated customers (default: one per 10)")
     args, rest = parser.parse_known_args(argv)
     if args.latency_ms is not None and args.latency_ms < 0:
         parser.error("--latency-ms must be 0 or more")
@@ -31,6 +36,9 @@ def parse_switches(argv):
         config["undocumented_methods"] = args.undocumented
     if args.refund_category:
         config["refund_category"] = True
+    for name in ("extra_invoices", "extra_customers"):
+        if getattr(args, name) is not None:
+            config[name] = getattr(args, name)
     return config, rest
 
 

@@ -165,7 +165,8 @@ def cmd_worker(settings, args):
     from ..services.charge_runs.worker import Worker
 
     worker = Worker(_context(settings, pool_size=70), concurrency=args.concurrency,
-                    settle_after=args.settle_after, retry_after=args.retry_after, poll=args.poll)
+                    settle_after=args.settle_after, retry_after=args.retry_after, poll=args.poll,
+                    lease=settings["WORKER_LEASE"])
 
     def stop(signum, _frame):
         log.info("signal %s: finishing the charges in flight, then stopping", signum)
@@ -248,7 +249,8 @@ def cmd_charge(settings, args):
         return 1
     print(f"Run #{run.id} started.")
     worker = Worker(ctx, concurrency=args.concurrency, run_ids=[run.id],
-                    settle_after=args.settle_after, retry_after=args.retry_after)
+                    settle_after=args.settle_after, retry_after=args.retry_after,
+                    lease=settings["WORKER_LEASE"])
     signal.signal(signal.SIGINT, lambda *_: worker.stop_event.set())
     tty = sys.stdout.isatty() or args.progress
     last = [0.0]

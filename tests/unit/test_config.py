@@ -58,6 +58,7 @@ def test_unknown_keys_warn_and_are_ignored(tmp_path):
     ("ippay", "read_timeout", "-1", "seconds"),
     ("database", "url", "/var/lib/db.sqlite", "database URL"),
     ("splynx", "session_cookie", "a b", "cookie name"),
+    ("worker", "lease", "2", "at least 5 seconds"),
 ])
 def test_invalid_value_names_the_key(tmp_path, section, key, value, words):
     path = write(tmp_path / "config.ini", f"[{section}]\n{key} = {value}\n")

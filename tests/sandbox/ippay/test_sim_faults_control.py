@@ -148,6 +148,31 @@ def test_concurrent_refunds_never_exceed_the_capture(ippay_sim):
     assert ledger(ippay_sim, "CONCREF00000000001")["transactions"][0]["refunded"] == 900
 
 
+def test_stats_count_the_calls_in_flight_per_terminal_and_their_peak(ippay_sim):
+    configure(ippay_sim, latency_ms=300, terminals=["TESTTERMINAL", "OTHERTERMINAL"])
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        during = pool.submit(lambda: (time.sleep(0.15), control(ippay_sim, "stats").json())[1])
+        calls = [pool.submit(call, ippay_sim, doc("PING")) for _ in range(5)]
+        calls += [pool.submit(call, ippay_sim, doc("PING", terminal="OTHERTERMINAL"))
+                  for _ in range(2)]
+        seen = during.result()["terminals"]
+        assert all(c.result()["ResponseText"] == "PING" for c in calls)
+    assert seen["TESTTERMINAL"]["in_flight"] == 5 and seen["OTHERTERMINAL"]["in_flight"] == 2
+    # One more call alone: the peak stays what it was, the calls are counted.
+    call(ippay_sim, doc("PING"))
+    post(ippay_sim, "garbage")  # no terminal to count it under
+    stats = control(ippay_sim, "stats").json()["terminals"]
+    assert stats == {"OTHERTERMINAL": {"in_flight": 0, "peak_in_flight": 2, "calls": 2},
+                     "TESTTERMINAL": {"in_flight": 0, "peak_in_flight": 5, "calls": 6}}
+    assert control(ippay_sim, "stats", {"reset": True}).json() == {"terminals": {}}
+    assert control(ippay_sim, "stats", {"reset": "yes"}).status_code == 400
+    call(ippay_sim, doc("PING"))
+    assert control(ippay_sim, "stats").json()["terminals"]["TESTTERMINAL"] == {
+        "in_flight": 0, "peak_in_flight": 1, "calls": 1}
+    control(ippay_sim, "reset", {})
+    assert control(ippay_sim, "stats").json() == {"terminals": {}}
+
+
 # -- control plane -------------------------------------------------------------------------
 
 

@@ -61,6 +61,8 @@ def test_command_line_switches():
     assert config == {"latency_ms": 80.0, "strict": False, "undocumented_methods": "allow",
                       "refund_category": True}
     assert rest == ["--port", "9"]
+    assert parse_switches(["--extra-invoices", "50", "--extra-customers", "5"])[0] == {
+        "extra_invoices": 50, "extra_customers": 5}
     assert parse_switches(["--host", "127.0.0.1"]) == ({}, ["--host", "127.0.0.1"])
     with pytest.raises(SystemExit):
         parse_switches(["--latency-ms", "-1"])
