@@ -10,9 +10,27 @@ from sqlalchemy.pool import QueuePool
 MIGRATIONS = os.path.join(os.path.dirname(__file__), "migrations")
 
 
+#: A host lost in the middle of a transaction leaves its session open on the database
+#: server, holding its row locks, until the server notices the client is gone: by default
+#: hours (TCP keepalives start after 2 h). The other hosts' workers wait on those locks and
+#: stop charging (the scale-out test, docs/scale-out.md). Each session the add-on opens
+#: therefore asks the server to notice within about a minute and to end a transaction left
+#: idle for two; the add-on's own transactions last milliseconds and never wait on the
+#: gateway or Splynx. Every one of these is a per-session setting any user may make.
+LOST_CLIENT_SECONDS = 120
+_POSTGRESQL_OPTIONS = (f"-c idle_in_transaction_session_timeout={LOST_CLIENT_SECONDS * 1000} "
+                       "-c tcp_keepalives_idle=30 -c tcp_keepalives_interval=10 "
+                       "-c tcp_keepalives_count=3 -c tcp_user_timeout=60000")
+_MARIADB_INIT = f"SET SESSION idle_write_transaction_timeout = {LOST_CLIENT_SECONDS}"
+
+
 def make_engine(url):
     """An engine for ``url`` with the per-database settings the journal relies on."""
     options = {"future": True, "pool_pre_ping": True}
+    if url.startswith("postgresql"):
+        options["connect_args"] = {"options": _POSTGRESQL_OPTIONS}
+    elif url.startswith(("mysql", "mariadb")):
+        options["connect_args"] = {"init_command": _MARIADB_INIT}
     if url.startswith("sqlite"):
         # Web workers, the worker and the CLI share one file: wait for locks rather
         # than fail, and let readers run beside the writer. Connections are pooled (as

@@ -28,11 +28,10 @@ The peak of gateway calls in flight on the terminal (the simulator's ``/_sim/sta
 recorded (printed, and in tests/artifacts/scale-out-<engine>.json) beside the run's times.
 
 ``SHARED_BUDGET``: the terminal's concurrency budget (module setting ``charge_concurrency``,
-:data:`CONCURRENCY`) is meant to be shared by every worker on every host through leases in the
-database (design.md §6). Until that lands each worker keeps its own budget, so two hosts may
-have up to twice the budget in flight, which is all this test requires while the flag is
-False. Set it to True when the shared leases land: the test then requires the peak to stay
-within the budget.
+:data:`CONCURRENCY`) is shared by every worker on every host through leases in the database
+(services/charge_runs/leases.py): with the flag True the test requires the peak of calls in
+flight at the simulator to stay within the budget, both hosts running and after the loss.
+False would only require each worker to keep to its own (twice the budget for two hosts).
 """
 
 import json
@@ -61,7 +60,7 @@ LATENCY_MS = 30
 #: The terminal's concurrency budget (module setting ``charge_concurrency``).
 CONCURRENCY = 8
 #: Whether the budget is shared by all workers (see the module's docstring).
-SHARED_BUDGET = False
+SHARED_BUDGET = True
 #: The share of the charges made when app1 is lost.
 KILL_AT = 0.3
 #: config.ini ``[worker] lease``: how long app2 waits for app1's heartbeat.
