@@ -8,7 +8,6 @@ entry points (the app factory, the CLI, the worker command) build one.
 
 import datetime
 import logging
-import os
 import secrets
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, Optional
@@ -130,31 +129,27 @@ class Context:
 class _Session(requests.Session):
     """A ``requests`` session that reads the proxy and CA-bundle environment once per origin.
 
-    With ``trust_env`` requests searches ``os.environ`` for proxies and ``~/.netrc`` for
-    credentials on every request; in the charge worker that was a fifth of its CPU
+    With ``trust_env`` (the default) requests searches ``os.environ`` for proxies and
+    ``no_proxy`` on every request; in the charge worker that was a fifth of its CPU
     (docs/performance.md). A process's environment does not change while it runs, so each
-    origin's proxies (``no_proxy`` applied) and CA bundle are read once. ``.netrc`` is not
-    read: every call the add-on makes carries its own credentials.
+    origin's answer is kept. A session told not to trust the environment behaves as
+    requests does.
     """
 
     def __init__(self):
         super().__init__()
-        self.trust_env = False
         self._environment = {}
 
     def merge_environment_settings(self, url, proxies, stream, verify, cert):
+        if not self.trust_env or proxies:  # nothing to keep
+            return super().merge_environment_settings(url, proxies, stream, verify, cert)
         parts = urlsplit(url)
-        origin = (parts.scheme, parts.netloc)
-        environment = self._environment.get(origin)
-        if environment is None:
-            environment = self._environment[origin] = (
-                requests.utils.get_environ_proxies(url),
-                os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE"))
-        env_proxies, ca_bundle = environment
-        proxies = {**env_proxies, **(proxies or {})}
-        if ca_bundle and verify in (True, None):
-            verify = ca_bundle
-        return super().merge_environment_settings(url, proxies, stream, verify, cert)
+        key = (parts.scheme, parts.netloc, stream, verify, cert)
+        settings = self._environment.get(key)
+        if settings is None:
+            settings = super().merge_environment_settings(url, {}, stream, verify, cert)
+            self._environment[key] = settings
+        return dict(settings, proxies=dict(settings["proxies"]))
 
 
 def http_session(pool_size):
