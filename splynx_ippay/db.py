@@ -14,13 +14,13 @@ MIGRATIONS = os.path.join(os.path.dirname(__file__), "migrations")
 #: server, holding its row locks, until the server notices the client is gone: by default
 #: hours (TCP keepalives start after 2 h). The other hosts' workers wait on those locks and
 #: stop charging (the scale-out test, docs/scale-out.md). Each session the add-on opens
-#: therefore asks the server to notice within about a minute and to end a transaction left
-#: idle for two; the add-on's own transactions last milliseconds and never wait on the
-#: gateway or Splynx. Every one of these is a per-session setting any user may make.
-LOST_CLIENT_SECONDS = 120
+#: therefore asks the server to notice within about 25 s and to end a transaction left idle
+#: for 30 s; the add-on's own transactions last milliseconds and never wait on the gateway
+#: or Splynx. Every one of these is a per-session setting any user may make.
+LOST_CLIENT_SECONDS = 30
 _POSTGRESQL_OPTIONS = (f"-c idle_in_transaction_session_timeout={LOST_CLIENT_SECONDS * 1000} "
-                       "-c tcp_keepalives_idle=30 -c tcp_keepalives_interval=10 "
-                       "-c tcp_keepalives_count=3 -c tcp_user_timeout=60000")
+                       "-c tcp_keepalives_idle=10 -c tcp_keepalives_interval=5 "
+                       "-c tcp_keepalives_count=3 -c tcp_user_timeout=20000")
 _MARIADB_INIT = f"SET SESSION idle_write_transaction_timeout = {LOST_CLIENT_SECONDS}"
 
 

@@ -18,7 +18,7 @@ def test_sessions_end_what_a_lost_host_left(any_database_url):
                     "SELECT setting FROM pg_settings "
                     "WHERE name = 'idle_in_transaction_session_timeout'")).scalar() == \
                     str(LOST_CLIENT_SECONDS * 1000)
-                assert connection.execute(text("SHOW tcp_keepalives_idle")).scalar() == "30"
+                assert connection.execute(text("SHOW tcp_keepalives_idle")).scalar() == "10"
             elif engine.dialect.name == "mysql":
                 assert connection.execute(text(
                     "SELECT @@SESSION.idle_write_transaction_timeout")).scalar() == \
