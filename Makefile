@@ -13,7 +13,7 @@ VENV_LATEST ?= .venv-latest
 STAMP_LATEST := $(VENV_LATEST)/.deps-stamp
 PIP_INSTALL := -m pip install -q --disable-pip-version-check
 # The suites that run again on the newest releases (browser and package suites test the
-# deployment, which is Debian 12's).
+# deployment, which is Debian 12's), less the minutes-long scenarios (marker "long").
 COMPAT_SUITES := tests/unit tests/integration tests/sandbox tests/journal tests/flow tests/cli \
 	tests/registration
 LINT_PATHS := splynx_ippay sandbox tests bench
@@ -70,10 +70,10 @@ lint: deps
 
 test-suites:
 	$(PY) -m pytest -q
-	$(VENV_LATEST)/bin/python -m pytest -q -p no:cacheprovider $(COMPAT_SUITES)
+	$(VENV_LATEST)/bin/python -m pytest -q -p no:cacheprovider -m "not long" $(COMPAT_SUITES)
 
 test-latest: deps $(STAMP_LATEST)
-	$(TEST_DATABASES) $(VENV_LATEST)/bin/python -m pytest -q -p no:cacheprovider $(COMPAT_SUITES)
+	$(TEST_DATABASES) $(VENV_LATEST)/bin/python -m pytest -q -p no:cacheprovider -m "not long" $(COMPAT_SUITES)
 
 ## The package suite alone (tests/package, docs/packaging.md): builds, then installs, upgrades
 ## and purges in containers booted with systemd, and runs piuparts.

@@ -156,6 +156,7 @@ def run_day(world, day):
     worker.run(exit_when_idle=True, on_tick=tick)
 
 
+@pytest.mark.long
 @pytest.mark.timeout(900)
 def test_ninety_days_of_collections(scenario_world):
     world, smtp = scenario_world
