@@ -57,7 +57,7 @@ log = logging.getLogger(__name__)
 
 #: Every message the add-on sends (a template pair per language for each).
 PURPOSES = ("decline", "autopay_stopped", "reminder", "receipt", "card_added", "card_removed",
-            "expiring", "run_summary")
+            "expiring", "run_summary", "ach_returned")
 #: Minutes to wait after the 1st, 2nd, 3rd … failed try; the last value repeats.
 BACKOFF_MINUTES = (1, 5, 30, 120)
 #: Tries after which a message that could not be delivered is marked failed (about three
@@ -718,6 +718,21 @@ def receipt(ctx, attempt, *, card=None):
             "card": _masked(attempt, card), "amount_cents": attempt.amount_cents,
             "invoice_number": attempt.document_number or "", "reference": attempt.transaction_id,
             "approval": attempt.approval or "", "paid_on": paid_on}))
+
+
+def ach_returned(ctx, attempt, *, reason, fee_cents=0, stops_autopay=False):
+    """Tell the customer their bank returned a debit (key ``attempt:<id>``): the masked
+    account, amount, invoice, the bank's reason (``reason``, English, written in the
+    message's language), the fee booked (cents, 0: none), whether automatic debits of the
+    account stopped, and a signed pay link."""
+    key = f"attempt:{attempt.id}"
+    return _safely("ach_returned", key, lambda: queue(
+        ctx, "ach_returned", key, customer_id=attempt.customer_id, values={
+            "account": attempt.masked_card or "", "amount_cents": attempt.amount_cents,
+            "invoice_number": attempt.document_number or "", "code": attempt.return_code or "",
+            "reason": _sentence(reason), "fee_cents": int(fee_cents or 0),
+            "stops_autopay": bool(stops_autopay), "reference": attempt.transaction_id,
+            "pay_url": pay_link(ctx, attempt)}))
 
 
 def card_added(ctx, card):

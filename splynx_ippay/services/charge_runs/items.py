@@ -10,7 +10,7 @@ from ...db import session_scope
 from ...models import (AttemptKind, AttemptStatus as S, Channel, ChargeItem, ChargeRun,
                        ItemStatus as I, PaymentAttempt, utcnow)
 from ...splynx import SplynxError
-from .. import autopay, dunning, journal
+from .. import autopay, bank_accounts, dunning, journal
 from ..cards import customer_terminal, default_cards, on_terminal
 
 log = logging.getLogger(__name__)
@@ -113,11 +113,13 @@ def record(ctx, item_id, worker, attempt):
 def _card(ctx, item, run):
     """``(card, why not)``: an automatic run uses the card the customer allowed for automatic
     payments (autopay.card_for); a staff run the customer's default card."""
+    methods = bank_accounts.allowed_methods(ctx.module_settings.current())
     with session_scope(ctx.sessions) as session:
         if run.source in ("auto", "retry"):
-            return autopay.card_for(session, item.customer_id, item.invoice_id, ctx.today())
-        card = default_cards(session, [item.customer_id]).get(item.customer_id)
-    return card, None if card is not None else "No saved card."
+            return autopay.card_for(session, item.customer_id, item.invoice_id, ctx.today(),
+                                    methods=methods)
+        card = default_cards(session, [item.customer_id], methods).get(item.customer_id)
+    return card, None if card is not None else "No saved card or authorised bank account."
 
 
 def _start(ctx, item, run, worker):
@@ -142,12 +144,19 @@ def _start(ctx, item, run, worker):
                f"{terminal.terminal_id}: the customer must add it again.",
                masked_card=card.masked)
         return None, False
+    try:
+        # A bank account: a CHECK under its authorisation in force (revoked: skipped).
+        debit = bank_accounts.saved_debit(ctx, card) if card.is_bank else None
+    except bank_accounts.BankAccountError as exc:
+        finish(ctx, item.id, worker, I.SKIPPED, str(exc), masked_card=card.masked)
+        return None, False
     balance = item.invoice_id is None
     try:
         opened = journal.open_attempt(
             ctx, kind=AttemptKind.BALANCE if balance else AttemptKind.INVOICE,
             customer_id=item.customer_id, amount_cents=item.amount_cents,
-            source=journal.PaymentSource(brand=card.brand, last4=card.last4, card=card),
+            source=journal.PaymentSource(brand=card.brand, last4=card.last4, card=card,
+                                         bank=debit),
             channel=Channel.CHARGE_RUN, terminal=terminal, partner_id=partner_id,
             document_id=item.invoice_id, document_number=item.invoice_number,
             request_key=item_key(item.id), origin="RECURRING", admin_id=run.admin_id)
