@@ -8,9 +8,11 @@ entry points (the app factory, the CLI, the worker command) build one.
 
 import datetime
 import logging
+import os
 import secrets
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, Optional
+from urllib.parse import urlsplit
 
 import requests
 from sqlalchemy.orm import sessionmaker
@@ -125,9 +127,39 @@ class Context:
         return self.sessions.kw["bind"]
 
 
+class _Session(requests.Session):
+    """A ``requests`` session that reads the proxy and CA-bundle environment once per origin.
+
+    With ``trust_env`` requests searches ``os.environ`` for proxies and ``~/.netrc`` for
+    credentials on every request; in the charge worker that was a fifth of its CPU
+    (docs/performance.md). A process's environment does not change while it runs, so each
+    origin's proxies (``no_proxy`` applied) and CA bundle are read once. ``.netrc`` is not
+    read: every call the add-on makes carries its own credentials.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.trust_env = False
+        self._environment = {}
+
+    def merge_environment_settings(self, url, proxies, stream, verify, cert):
+        parts = urlsplit(url)
+        origin = (parts.scheme, parts.netloc)
+        environment = self._environment.get(origin)
+        if environment is None:
+            environment = self._environment[origin] = (
+                requests.utils.get_environ_proxies(url),
+                os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE"))
+        env_proxies, ca_bundle = environment
+        proxies = {**env_proxies, **(proxies or {})}
+        if ca_bundle and verify in (True, None):
+            verify = ca_bundle
+        return super().merge_environment_settings(url, proxies, stream, verify, cert)
+
+
 def http_session(pool_size):
     """A pooled ``requests`` session that identifies the add-on; it never retries by itself."""
-    session = requests.Session()
+    session = _Session()
     adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=pool_size,
                                             max_retries=0)
     session.mount("http://", adapter)

@@ -18,7 +18,7 @@ from sqlalchemy import (
     BigInteger, Boolean, Column, Date, DateTime, ForeignKey, Index, Integer, String, Text,
     UniqueConstraint, false as sa_false, update,
 )
-from sqlalchemy.orm import declarative_base, relationship
+from sqlalchemy.orm import declarative_base, make_transient_to_detached, relationship
 from sqlalchemy.types import TypeDecorator
 
 Base = declarative_base()
@@ -188,7 +188,8 @@ def compare_and_set(session, row, wanted, note=None, **fields):
     False and must re-read the row and act on what it is now. The move is checked against
     the row's transition table, ``fields`` are written with it, the lock key is released
     when the new status no longer holds the document, and the move is recorded as an event.
-    Returns True when this call made the move. The caller commits.
+    Returns the values written when this call made the move (see :func:`as_written`),
+    else None. The caller commits.
     """
     model = type(row)
     wanted = model.status.type.enum_class(wanted)
@@ -199,18 +200,44 @@ def compare_and_set(session, row, wanted, note=None, **fields):
     moved = session.execute(
         update(model).where(model.id == row.id, model.status == row.status).values(**values)
         .execution_options(synchronize_session=False)).rowcount == 1
-    if moved:
-        session.add(model.Event(owner_id=row.id, from_status=row.status.value,
-                                to_status=wanted.value, note=(note or "")[:255] or None))
-    return moved
+    if not moved:
+        return None
+    session.add(model.Event(owner_id=row.id, from_status=row.status.value,
+                            to_status=wanted.value, note=(note or "")[:255] or None))
+    return values
 
 
 def write_fields(session, row, **fields):
-    """Write ``fields`` of ``row`` without a status move (e.g. the last ENQ error)."""
+    """Write ``fields`` of ``row`` without a status move (e.g. the last ENQ error); returns
+    the values written."""
     model = type(row)
-    session.execute(update(model).where(model.id == row.id)
-                    .values(**fields, updated_at=utcnow())
+    values = dict(fields, updated_at=utcnow())
+    session.execute(update(model).where(model.id == row.id).values(**values)
                     .execution_options(synchronize_session=False))
+    return values
+
+
+def as_written(row, values):
+    """A detached copy of ``row`` as it is in the database once ``values`` (what
+    :func:`compare_and_set` or :func:`write_fields` wrote) are committed: the row as the
+    next reader sees it, without reading it back."""
+    copy = type(row)(**{column.key: getattr(row, column.key)
+                        for column in type(row).__mapper__.column_attrs})
+    for key, value in values.items():
+        setattr(copy, key, value)
+    make_transient_to_detached(copy)
+    return copy
+
+
+def save(session, row, status=None, note=None, **fields):
+    """Move ``row`` to ``status`` (:func:`compare_and_set`) or, without a status, only write
+    ``fields``; returns ``(the row as it is now, whether this call wrote it)``. The caller
+    commits."""
+    written = (write_fields(session, row, **fields) if status is None
+               else compare_and_set(session, row, status, note, **fields))
+    if written is None:
+        return session.get(type(row), row.id), False
+    return as_written(row, written), True
 
 
 class AttemptKind(TextEnum):
@@ -566,6 +593,23 @@ class ChargeWorker(Base):
     heartbeat_at = Column(DateTime, nullable=False, default=utcnow)
 
 
+class GatewayLease(Base):
+    """One unit of a terminal's concurrency budget (the module setting
+    ``charge_concurrency``): while a worker holds it, it may have one gateway call in flight
+    on that terminal. Rows ``0 .. budget-1`` of a terminal are taken by conditional UPDATEs
+    (services/charge_runs/leases.py); one whose holder stopped renewing it is free again
+    once ``expires_at`` has passed."""
+
+    __tablename__ = "gateway_leases"
+
+    #: ``<mode>:<terminal id>``, as :func:`services.charge_runs.leases.terminal_key` makes it.
+    terminal_key = Column(String(120), primary_key=True)
+    slot = Column(Integer, primary_key=True, autoincrement=False)
+    #: The holding worker's token (charge_workers.token), None when free.
+    holder = Column(String(64), nullable=True)
+    expires_at = Column(DateTime, nullable=True)
+
+
 class RefundKind(TextEnum):
     """How money is given back."""
 
@@ -820,7 +864,7 @@ class ReconcileFinding(Base):
     resolved_at = Column(DateTime)
 
 
-# --- bank accounts: debit authorisations (migration 0006) -----------------------------------
+# --- bank accounts: debit authorisations (migration 0007) -----------------------------------
 
 class AchAuthorization(Base):
     """A debit authorisation as the customer gave it (NACHA: kept two years after it ends).

@@ -45,7 +45,7 @@ from ..ippay import (GatewayError, GatewayNotSentError, GatewayRequestError,
                      new_transaction_id)
 from ..messages import N_
 from ..models import (AttemptKind, AttemptStatus as S, Channel, GatewayMode, Method,
-                      PaymentAttempt, compare_and_set, utcnow, write_fields)
+                      PaymentAttempt, save, utcnow)
 from ..money import format_cents
 from ..splynx import SplynxError
 from . import documents, notices, statements
@@ -209,12 +209,7 @@ def _save(ctx, attempt, status=None, note=None, **fields):
     :class:`AttemptMoved` carries the attempt as it is now.
     """
     with session_scope(ctx.sessions) as session:
-        if status is None:
-            write_fields(session, attempt, **fields)
-            moved = True
-        else:
-            moved = compare_and_set(session, attempt, status, note, **fields)
-        current = session.get(PaymentAttempt, attempt.id)
+        current, moved = save(session, attempt, status, note, **fields)
     if not moved:
         log.warning("attempt %s: not moved %s → %s, another process has it at %s",
                     attempt.transaction_id, attempt.status.value, S(status).value,
@@ -250,19 +245,24 @@ def _yield_when_moved(step):
     return wrapper
 
 
+def terminal_of(ctx, attempt):
+    """The terminal the attempt is on. Attempts opened before terminals were recorded
+    (migration 0004) are on the default."""
+    return Terminal(attempt.gateway_mode or GatewayMode.TEST,
+                    attempt.terminal_id or ctx.settings["IPPAY_TERMINAL_ID"])
+
+
 def gateway_of(ctx, attempt):
-    """The IPpay client of the terminal the attempt is on (ENQ must ask the same one).
-    Attempts opened before terminals were recorded (migration 0004) are on the default."""
-    mode = attempt.gateway_mode or GatewayMode.TEST
-    terminal_id = attempt.terminal_id or ctx.settings["IPPAY_TERMINAL_ID"]
-    return ctx.gateways.client(Terminal(mode, terminal_id))
+    """The IPpay client of the terminal the attempt is on (ENQ must ask the same one)."""
+    return ctx.gateways.client(terminal_of(ctx, attempt))
 
 
-def _turn(slots):
-    """A charge worker's gateway slot (services/charge_runs/slots.py), taken before the
-    attempt is marked sent so that ``sent`` always means "on its way", never "waiting its
-    turn"; elsewhere nothing to wait for."""
-    return slots.turn() if slots is not None else contextlib.nullcontext()
+def _turn(ctx, slots, attempt):
+    """A charge worker's gateway slot on the attempt's terminal (services/charge_runs/
+    slots.py), taken before the attempt is marked sent so that ``sent`` always means "on
+    its way", never "waiting its turn"; elsewhere nothing to wait for."""
+    return slots.turn(terminal_of(ctx, attempt)) if slots is not None \
+        else contextlib.nullcontext()
 
 
 # --- the guard ------------------------------------------------------------------------------
@@ -369,7 +369,7 @@ def charge(ctx, attempt, source=None, slots=None):
         attempt = _save(ctx, attempt, note=None, amount_cents=amount)
         log.info("attempt %s: amount due is now %s", attempt.transaction_id, format_cents(amount))
     gateway = gateway_of(ctx, attempt)
-    with _turn(slots):
+    with _turn(ctx, slots, attempt):
         # Whoever moves it from created to sent sends it; anyone else must not (AttemptMoved).
         verb = f"CHECK {attempt.sec_code}" if attempt.is_bank else "SALE"
         attempt = _save(ctx, attempt, S.SENT, f"{verb} {format_cents(attempt.amount_cents)}")
@@ -420,7 +420,8 @@ def _record_result(ctx, attempt, result, note=None):
             fields["token"] = result.token  # a card typed in: the token the SALE made
         attempt = _save(ctx, attempt, S.APPROVED, note, approval=result.approval, **fields)
         log.info("attempt %s approved (%s)", attempt.transaction_id, result.approval)
-        return post(ctx, attempt)
+        # This process's move to approved won: nobody can have posted the attempt yet.
+        return post(ctx, attempt, first=True)
     log.info("attempt %s declined: %s %s", attempt.transaction_id, result.action_code,
              result.response_text)
     return _save(ctx, attempt, S.DECLINED, note, **fields)
@@ -437,7 +438,7 @@ def settle(ctx, attempt, backoff=(), slots=None):
     for pause in (0, *backoff):
         time.sleep(pause)
         try:
-            with _turn(slots):
+            with _turn(ctx, slots, attempt):
                 result = gateway.enquire(attempt.transaction_id)
         except GatewayError as exc:
             log.warning("ENQ for %s failed: %s", attempt.transaction_id, exc)
@@ -453,13 +454,16 @@ def settle(ctx, attempt, backoff=(), slots=None):
 
 
 @_yield_when_moved
-def post(ctx, attempt):
+def post(ctx, attempt, first=False):
     """Record an approved attempt as exactly one Splynx payment.
 
     Looks for a payment carrying the TransactionID first, so that a retry after a lost
-    answer or a crash never records the money twice. Only after the move to posted is the
-    payment logged in a payment statement (statements.py): bookkeeping that can neither
-    block nor repeat the payment, completed by reconcile when it fails here.
+    answer or a crash never records the money twice. ``first`` is for the process that has
+    just moved the attempt to approved: only :func:`post` makes a payment with its
+    TransactionID, so there is none yet to look for (one Splynx call fewer per charge).
+    Only after the move to posted is the payment logged in a payment statement
+    (statements.py): bookkeeping that can neither block nor repeat the payment, completed
+    by reconcile when it fails here.
     """
     if attempt.return_code:
         # Returned by the bank before Splynx took it: never recorded (ach_returns finishes it).
@@ -468,8 +472,8 @@ def post(ctx, attempt):
     try:
         # Pinned to the customer as well: the same answer (the payment is the customer's),
         # and Splynx searches one customer's payments instead of all of them.
-        found = splynx.find_payments(customer_id=attempt.customer_id,
-                                     field_1=attempt.transaction_id)
+        found = [] if first else splynx.find_payments(customer_id=attempt.customer_id,
+                                                      field_1=attempt.transaction_id)
         # Checked here too: a search that ignored the filter must not pass another
         # payment off as this one (the approval would never be recorded).
         found = [p for p in found if p.field_1 == attempt.transaction_id]

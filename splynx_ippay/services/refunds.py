@@ -25,7 +25,7 @@ from ..db import session_scope
 from ..ippay import GatewayError, GatewayNotSentError, GatewayRequestError
 from ..messages import UserError
 from ..models import (AttemptStatus as S, PaymentAttempt, Refund, RefundKind, RefundStatus as R,
-                      compare_and_set, utcnow, write_fields)
+                      save, utcnow)
 from ..money import format_cents
 from ..splynx import SplynxError, SplynxNotFoundError
 from . import journal
@@ -86,12 +86,7 @@ def _load(ctx, refund_id):
 def _save(ctx, refund, status=None, note=None, **fields):
     """Compare-and-set ``refund`` to ``status`` (or only write ``fields``); commit."""
     with session_scope(ctx.sessions) as session:
-        if status is None:
-            write_fields(session, refund, **fields)
-            moved = True
-        else:
-            moved = compare_and_set(session, refund, status, note, **fields)
-        current = session.get(Refund, refund.id)
+        current, moved = save(session, refund, status, note, **fields)
     if not moved:
         raise RefundMoved(current)
     return current

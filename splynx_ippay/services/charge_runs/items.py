@@ -80,7 +80,9 @@ def _process(ctx, item_id, worker):
     with session_scope(ctx.sessions) as session:
         item = session.get(ChargeItem, item_id)
         run = session.get(ChargeRun, item.run_id)
-    attempt = _attempt_of(ctx, item_id)
+    # On its first claim an item has no attempt yet: only _start opens one, under the
+    # item's internal request key. Later claims (a retry, a stopped worker's item) look.
+    attempt = _attempt_of(ctx, item_id) if item.tries > 1 else None
     if attempt is None:
         attempt, _ = _start(ctx, item, run, worker)
     if attempt is not None:

@@ -23,16 +23,20 @@ from ...models import (ACTIVE_RUN_STATES, OPEN_ITEM_STATUSES, ChargeItem, Charge
                        ChargeWorker, ItemStatus as I, RunState, utcnow)
 from .. import journal, refunds, statements
 from ..cards import default_cards
+from . import leases
 from .items import process_item, target_key
 from .runs import filters_of, get_run
 from .selection import invoice_pages
-from .slots import GatewaySlots
+from .slots import TerminalSlots
 
 log = logging.getLogger(__name__)
 
 #: Without a heartbeat for this long a worker on another host is taken for dead.
 LEASE_SECONDS = 60.0
 HEARTBEAT_SECONDS = 2.0
+#: How far two hosts' clocks may disagree: a lease is taken for lost this much before the
+#: expiry written in the database (which another host reads on its own clock).
+CLOCK_SKEW_SECONDS = 5.0
 #: How often a worker looks whether an automatic run is due (services/autopay.py).
 AUTOPAY_SECONDS = 30.0
 #: How often a worker finishes portal, refill and direct-link attempts and refunds left
@@ -55,7 +59,9 @@ class Worker:
     """Claims charge items from the database and charges them, ``concurrency`` at a time.
 
     Several workers (processes, hosts) may share one MariaDB or PostgreSQL database:
-    each item goes to one of them by a conditional UPDATE. A worker that dies leaves its
+    each item goes to one of them by a conditional UPDATE, and they share each terminal's
+    concurrency budget (the module setting ``charge_concurrency``) through leases
+    (leases.py); ``concurrency`` caps this worker's own share. A worker that dies leaves its
     claimed items behind; another (or the same one restarted) takes them over once the
     dead one's process is gone (same host) or its heartbeat has stopped (``lease``), and
     finishes their attempts by ENQ or posting, never by a second SALE.
@@ -64,6 +70,7 @@ class Worker:
     def __init__(self, ctx, *, concurrency=None, run_ids=None, settle_after=None,
                  retry_after=None, lease=LEASE_SECONDS, poll=0.5, automatic=None):
         self.ctx = ctx
+        #: This worker's cap on its share of a terminal's budget (``--concurrency``).
         self.fixed_concurrency = concurrency
         self.run_ids = set(run_ids) if run_ids else None
         read_timeout = ctx.settings.get("IPPAY_READ_TIMEOUT", 45)
@@ -76,8 +83,16 @@ class Worker:
         self.host = socket.gethostname()[:100]
         self.token = f"{self.host[:40]}:{os.getpid()}:{secrets.token_hex(6)}"
         self.stop_event = threading.Event()
-        #: Bounds the gateway calls in flight; resized from the module setting while running.
-        self.slots = GatewaySlots(concurrency or 1)
+        # A gateway call lasts at most its connect and read timeouts; leases must outlive
+        # one started just before a renewal, with heartbeats to spare.
+        call_seconds = ctx.settings.get("IPPAY_CONNECT_TIMEOUT", 10) + read_timeout
+        self.lease_ttl = max(lease, call_seconds + 3 * HEARTBEAT_SECONDS + CLOCK_SKEW_SECONDS)
+        #: Bounds the gateway calls in flight, per terminal, by the leases held.
+        self.slots = TerminalSlots(call_seconds, on_missing=self._refresh_soon)
+        self._leases_lock = threading.Lock()
+        self._last_leases = 0.0
+        #: This worker's share of the budget, as last computed (sizes its claims).
+        self.share = concurrency or 1
         #: Whether this worker fires autopay schedules (not one started for given runs).
         self.automatic = run_ids is None if automatic is None else automatic
         self._last_autopay = -AUTOPAY_SECONDS
@@ -87,9 +102,38 @@ class Worker:
         self._last_check = 0.0
         self._last_reconcile = 0.0
 
-    def _concurrency(self):
+    def _budget(self):
         self.ctx.module_settings.follow_changes()
         return self.ctx.module_settings.current().charge_concurrency
+
+    def refresh_leases(self):
+        """Renew this worker's leases on every terminal it charges on, and bring them to
+        its fair share of each terminal's budget (leases.py). A failure is logged: the
+        leases then run out and calls stop starting before anyone else may take them."""
+        with self._leases_lock:
+            self._last_leases = time.monotonic()
+            self._refresh_leases()
+
+    def _refresh_soon(self):
+        """A charge waits on a terminal with no lease: take leases now, unless just done
+        (every waiting thread asks)."""
+        if time.monotonic() - self._last_leases >= 0.5:
+            self.refresh_leases()
+
+    def _refresh_leases(self):
+        try:
+            budget = self._budget()
+            self.share = leases.fair_share(self.ctx, budget, self.lease,
+                                           cap=self.fixed_concurrency)
+            for terminal in self.slots.terminals():
+                started = time.monotonic()
+                held = leases.hold(self.ctx, self.token, leases.terminal_key(terminal),
+                                   budget=budget, share=self.share,
+                                   busy=self.slots.busy(terminal), ttl_seconds=self.lease_ttl)
+                self.slots.grant(terminal, min(held, self.share),
+                                 started + self.lease_ttl - CLOCK_SKEW_SECONDS)
+        except Exception:  # noqa: BLE001 - retried at the next heartbeat
+            log.exception("worker %s could not renew its gateway leases", self.token)
 
     # -- bookkeeping --
 
@@ -99,6 +143,7 @@ class Worker:
         self._last_beat = time.monotonic()
 
     def _unregister(self):
+        leases.release(self.ctx, self.token)
         with session_scope(self.ctx.sessions) as session:
             session.execute(ChargeWorker.__table__.delete().where(ChargeWorker.token == self.token))
 
@@ -366,13 +411,13 @@ class Worker:
     def run(self, exit_when_idle=False, on_tick=None):
         """Work until stopped (or, with ``exit_when_idle``, until no run is active)."""
         self._register()
-        concurrency = self.fixed_concurrency or self._concurrency()
-        log.info("worker %s started, %s charges at a time", self.token, concurrency)
-        # ``concurrency`` bounds the calls in flight at the gateway (the slots). Around
-        # each call an item also reads its invoice, writes the journal and posts to
-        # Splynx; more threads than slots let that work overlap the gateway's latency
-        # without ever sending more than ``concurrency`` requests at once.
-        self.slots.resize(concurrency)
+        self.refresh_leases()
+        log.info("worker %s started, %s charges at a time", self.token, self.share)
+        # The share bounds the calls in flight at the gateway (the slots). Around each
+        # call an item also reads its invoice, writes the journal and posts to Splynx;
+        # more threads than slots let that work overlap the gateway's latency without ever
+        # sending more requests at once than the leases allow.
+        concurrency = self.share
         # Threads start only as items are submitted, and at most 4 × concurrency items are
         # in flight, so a generous cap lets the concurrency setting grow while running.
         pool = ThreadPoolExecutor(max_workers=128, thread_name_prefix="charge")
@@ -384,9 +429,8 @@ class Worker:
                 if time.monotonic() - self._last_check > HEARTBEAT_SECONDS:
                     self._last_check = time.monotonic()
                     self.recover()
-                    if self.fixed_concurrency is None:
-                        concurrency = self._concurrency()
-                        self.slots.resize(concurrency)
+                    self.refresh_leases()
+                concurrency = self.share
                 if time.monotonic() - self._last_reconcile > RECONCILE_SECONDS:
                     self._last_reconcile = time.monotonic()
                     self.reconcile_leftovers()
