@@ -4,7 +4,10 @@ return days later; revoking stops autopay; an unknown CHECK outcome settled by E
 
 import re
 
+import pytest
 from sqlalchemy import select
+
+from sandbox.world import build_world
 
 from splynx_ippay.models import AchAuthorization, AttemptStatus as S, Card, PaymentAttempt
 from splynx_ippay.services import ach_returns, journal
@@ -12,6 +15,15 @@ from tests.portal.helpers import csrf, document, form_value, ledger, pay_page, s
 
 ROUTING = "111000025"   # IPpay's test ABA (BOP); passes the checksum
 ACCOUNT = "000123456789"
+
+
+@pytest.fixture
+def any_world(any_database_url):
+    """The world of tests/conftest.py on SQLite, MariaDB and PostgreSQL in turn: the key
+    bank account flows (save and pay, a return, an unknown CHECK) on every engine."""
+    world = build_world(any_database_url)
+    yield world
+    world.stop()
 
 
 def add_account(world, session, **fields):
@@ -117,7 +129,8 @@ def test_every_bad_input_has_a_clear_message_and_keeps_what_was_typed(world):
     assert _accounts(world) == []
 
 
-def test_pay_an_invoice_by_bank_account_and_a_return_three_days_later(world):
+def test_pay_an_invoice_by_bank_account_and_a_return_three_days_later(any_world):
+    world = any_world
     alice = world.login("alice")
     add_account(world, alice)
     invoice = _unpaid_invoice(world)
@@ -194,7 +207,8 @@ def test_revoking_the_authorisation_stops_automatic_debits(world):
     assert auth.revoked_at is not None and auth.revoked_by == "customer"
 
 
-def test_an_unknown_check_outcome_is_settled_by_enq_never_a_second_check(world):
+def test_an_unknown_check_outcome_is_settled_by_enq_never_a_second_check(any_world):
+    world = any_world
     alice = world.login("alice")
     add_account(world, alice)
     invoice = _unpaid_invoice(world)
