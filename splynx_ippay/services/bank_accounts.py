@@ -380,6 +380,29 @@ def saved_debit(ctx, card, *, single_authorization_id=None):
                      holder=card.holder_name, authorization_id=auth.id)
 
 
+def revoked_reason(session, customer_id):
+    """Why a customer's saved bank account is not debited automatically or by staff (its
+    debit authorisation was revoked: by the customer, removed, or by a return), in staff
+    words; None when the customer has no such account."""
+    row = session.execute(select(Card).where(
+        Card.customer_id == customer_id, Card.method == Method.BANK,
+        Card.authorization_id.is_(None)).order_by(Card.is_default.desc(), Card.id)
+    ).scalars().first()
+    if row is None:
+        return None
+    last = session.execute(select(AchAuthorization).where(
+        AchAuthorization.card_id == row.id, AchAuthorization.revoked_at.isnot(None))
+        .order_by(AchAuthorization.id.desc())).scalars().first()
+    by = f" ({_REVOKED_BY.get(last.revoked_by, last.revoked_by)})" if last is not None else ""
+    return (f"The debit authorisation of the bank account {row.masked} was revoked{by}, so it "
+            "is not debited.")
+
+
+#: Who ended an authorisation (``AchAuthorization.revoked_by``), in staff words.
+_REVOKED_BY = {"customer": "by the customer", "removed": "the account was removed",
+               "replaced": "replaced by a newer one"}
+
+
 def allowed_methods(config):
     """The methods (``card``, ``bank``) the module setting ``payment_type`` allows."""
     return tuple(m for m in ("card", "bank") if allows(config, m))

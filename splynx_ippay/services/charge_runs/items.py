@@ -112,16 +112,29 @@ def record(ctx, item_id, worker, attempt):
     finish(ctx, item_id, worker, I.PENDING, note, attempt=attempt)
 
 
+def no_card_reason(session, customer_id):
+    """Why a customer of a run has nothing to charge, in staff words: a bank account whose
+    debit authorisation ended says so (bank_accounts.revoked_reason), else no card."""
+    return bank_accounts.revoked_reason(session, customer_id) or \
+        "No saved card."
+
+
 def _card(ctx, item, run):
     """``(card, why not)``: an automatic run uses the card the customer allowed for automatic
-    payments (autopay.card_for); a staff run the customer's default card."""
+    payments (autopay.card_for); a staff run the customer's default card or authorised bank
+    account."""
     methods = bank_accounts.allowed_methods(ctx.module_settings.current())
     with session_scope(ctx.sessions) as session:
         if run.source in ("auto", "retry"):
-            return autopay.card_for(session, item.customer_id, item.invoice_id, ctx.today(),
-                                    methods=methods)
-        card = default_cards(session, [item.customer_id], methods).get(item.customer_id)
-    return card, None if card is not None else "No saved card or authorised bank account."
+            card, why = autopay.card_for(session, item.customer_id, item.invoice_id,
+                                         ctx.today(), methods=methods)
+        else:
+            card = default_cards(session, [item.customer_id], methods).get(item.customer_id)
+            why = None if card is not None else no_card_reason(session, item.customer_id)
+        if card is None and "bank" in methods:
+            # A bank account whose authorisation ended is not debitable: say so, not "none".
+            why = bank_accounts.revoked_reason(session, item.customer_id) or why
+    return card, why
 
 
 def _start(ctx, item, run, worker):
