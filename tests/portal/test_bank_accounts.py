@@ -238,3 +238,38 @@ def test_payment_type_card_only_hides_bank_accounts(world):
     world.set_module_settings({"payment_type": "bank"})
     page = alice.get(f"{world.url}/ippay/cards", timeout=10)
     assert "Add a bank account" in text_of(page.text) and "Add a card" not in text_of(page.text)
+
+
+def test_a_listed_test_account_is_returned_three_days_later_and_the_customer_is_told(world):
+    """The simulator returns every debit of a listed test account after N of its days
+    (switch ach_returns): pay by bank, three days later the report lists the return once,
+    the import reopens the invoice and mails the customer."""
+    from splynx_ippay.models import OutboxMessage
+
+    world.sim_call("config", {"ach_returns": {ACCOUNT[-4:]: {"code": "R01", "after_days": 3}}})
+    alice = world.login("alice")
+    add_account(world, alice)
+    invoice = _unpaid_invoice(world)
+    assert "Success!" in pay_by_bank(world, alice, invoice["number"]).text
+    assert document(world, "invoice", invoice["number"])["status"] == "paid"
+    [attempt] = [a for a in _rows(world, PaymentAttempt) if a.is_bank]
+    for _ in range(2):
+        world.sim_call("clock", {"advance_days": 1})
+        assert attempt.transaction_id not in _report(world), "not due yet"
+        assert not ach_returns.import_csv(world.ctx, _report(world)).recorded
+    world.sim_call("clock", {"advance_days": 1})
+    report = _report(world)
+    assert report.count(attempt.transaction_id) == 1 and ",R01," in report
+    assert ach_returns.import_csv(world.ctx, report).recorded == [attempt.transaction_id]
+    [attempt] = _rows(world, PaymentAttempt, id=attempt.id)
+    assert attempt.status == S.RETURNED and attempt.return_code == "R01"
+    assert document(world, "invoice", invoice["number"])["status"] == "not_paid"
+    [account] = _accounts(world)
+    assert account.authorization_id, "R01 (insufficient funds) does not stop debits"
+    [mail] = _rows(world, OutboxMessage, purpose="ach_returned")
+    assert "alice" in mail.recipient.lower() and "R01" in mail.body_text and "Checking •••• 6789" in mail.body_text
+    assert ACCOUNT not in mail.body_text and "The invoice is due again." in mail.body_text
+    world.sim_call("clock", {"advance_days": 5})
+    assert _report(world).count(attempt.transaction_id) == 1, "listed once"
+    assert ach_returns.import_csv(world.ctx, _report(world)).already == [attempt.transaction_id]
+    assert len(_rows(world, OutboxMessage, purpose="ach_returned")) == 1
