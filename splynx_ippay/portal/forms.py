@@ -141,7 +141,7 @@ class BankFieldsForm(FlaskForm):
     last_name = StringField(N_("Account holder's last name"))
     routing_number = StringField(N_("Routing number (9 digits)"))
     account_number = StringField(N_("Account number"))
-    account_type = SelectField(N_("Account type"), choices=ACCOUNT_TYPE_CHOICES,
+    account_type = SelectField(N_("Checking or savings"), choices=ACCOUNT_TYPE_CHOICES,
                                validate_choice=False)
 
     def wants_new_account(self):
