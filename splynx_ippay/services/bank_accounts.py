@@ -28,7 +28,7 @@ from ..ippay.ach import ACCOUNT_TYPES, account_number_problem, routing_number_pr
 from ..messages import N_, Sentence
 from ..models import AchAuthorization, Card, Method, utcnow
 from ..splynx import SplynxError
-from . import cards as card_service
+from . import cards as card_service, notices
 
 log = logging.getLogger(__name__)
 
@@ -232,7 +232,8 @@ def keep(ctx, customer_id, *, token, terminal, account_type, routing, last4, hol
             select(Card).where(Card.customer_id == customer_id)).scalars().all()
         row = next((c for c in existing if c.is_bank and c.token == token
                     and c.terminal_id in (None, terminal.terminal_id)), None)
-        if row is None:
+        added = row is None
+        if added:
             row = Card(customer_id=customer_id, token=token, method=Method.BANK)
             session.add(row)
         row.terminal_id, row.gateway_mode = terminal.terminal_id, terminal.mode
@@ -253,6 +254,8 @@ def keep(ctx, customer_id, *, token, terminal, account_type, routing, last4, hol
         session.flush()
         log.info("bank account %s saved for customer %s", row.masked, customer_id)
     card_service.sync_payment_account(ctx, customer_id)
+    if added:
+        notices.bank_account_added(ctx, row)
     return row
 
 
@@ -357,10 +360,14 @@ def stop_debits(ctx, card_id, by):
 def remove_account(ctx, customer_id, account_id):
     """Forget one of the customer's bank accounts (its authorisation ends with it; the
     record of it is kept). False if not theirs."""
-    if get_account(ctx, customer_id, account_id) is None:
+    account = get_account(ctx, customer_id, account_id)
+    if account is None:
         return False
     revoke(ctx, customer_id, account_id, by="removed")
-    return card_service.remove_card(ctx, customer_id, account_id, notify=False)
+    removed = card_service.remove_card(ctx, customer_id, account_id, notify=False)
+    if removed:
+        notices.bank_account_removed(ctx, account)
+    return removed
 
 
 # --- debiting ---------------------------------------------------------------------------

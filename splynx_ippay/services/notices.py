@@ -57,7 +57,8 @@ log = logging.getLogger(__name__)
 
 #: Every message the add-on sends (a template pair per language for each).
 PURPOSES = ("decline", "autopay_stopped", "reminder", "receipt", "card_added", "card_removed",
-            "expiring", "run_summary", "ach_returned")
+            "expiring", "run_summary", "ach_returned", "bank_account_added",
+            "bank_account_removed")
 #: Minutes to wait after the 1st, 2nd, 3rd … failed try; the last value repeats.
 BACKOFF_MINUTES = (1, 5, 30, 120)
 #: Tries after which a message that could not be delivered is marked failed (about three
@@ -751,6 +752,26 @@ def card_removed(ctx, card):
     return _safely("card_removed", key, lambda: queue(
         ctx, "card_removed", key, customer_id=card.customer_id, values={
             "card": card_view(card), "removed_on": ctx.today()}))
+
+
+def bank_account_added(ctx, account):
+    """Tell the customer a bank account was saved with their debit authorisation (key
+    ``bank:<id>``): the masked account and routing number, whether autopay uses it."""
+    key = f"bank:{account.id}"
+    return _safely("bank_account_added", key, lambda: queue(
+        ctx, "bank_account_added", key, customer_id=account.customer_id, values={
+            "account": card_view(account), "routing": account.masked_routing,
+            "added_on": ctx.today(), "autopay": bool(account.autopay)}))
+
+
+def bank_account_removed(ctx, account):
+    """Tell the customer a bank account was removed and its authorisation ended (key
+    ``bank:<id>``); ``account`` may be the row just deleted."""
+    key = f"bank:{account.id}"
+    return _safely("bank_account_removed", key, lambda: queue(
+        ctx, "bank_account_removed", key, customer_id=account.customer_id, values={
+            "account": card_view(account), "routing": account.masked_routing,
+            "removed_on": ctx.today()}))
 
 
 def expiry_date(card):

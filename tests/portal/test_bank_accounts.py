@@ -104,6 +104,16 @@ def test_save_list_default_remove_bank_accounts_beside_cards(world):
     kept = _rows(world, AchAuthorization, customer_id=1)
     assert len(kept) == 2 and any(a.revoked_by == "removed" for a in kept), \
         "the authorisation record of a removed account is kept"
+    # Alice is told of each account added and of the one removed, like cards.
+    from splynx_ippay.models import OutboxMessage
+    added = _rows(world, OutboxMessage, purpose="bank_account_added")
+    assert sorted(m.object_key for m in added) == sorted(f"bank:{r.id}" for r in rows.values())
+    assert {m.subject for m in added} == {"A bank account was added to your account"}
+    assert any("Checking •••• 6789 (routing •••••0025)" in m.body_text for m in added)
+    [removed_mail] = _rows(world, OutboxMessage, purpose="bank_account_removed")
+    assert removed_mail.object_key == f"bank:{rows['7766'].id}"
+    assert "Savings •••• 7766" in removed_mail.body_text and "99887766" not in removed_mail.body_text
+    assert not _rows(world, OutboxMessage, purpose="card_removed"), "not called a card"
 
 
 def test_every_bad_input_has_a_clear_message_and_keeps_what_was_typed(world):
