@@ -31,7 +31,7 @@ from ..ippay.ach import RETURN_CODES, return_code as return_reason
 from ..messages import UserError
 from ..models import AttemptStatus as S, Method, PaymentAttempt
 from ..money import AmountError, format_cents, parse_amount
-from ..splynx import SplynxError, SplynxNotFoundError
+from ..splynx import SplynxError
 from . import bank_accounts, journal, notices
 
 log = logging.getLogger(__name__)
@@ -105,16 +105,10 @@ def finish(ctx, attempt):
 
 
 def _delete_payment(ctx, attempt):
-    splynx = ctx.splynx
-    payment_id = journal.splynx_payment_of(ctx, attempt)
-    if payment_id is not None:
-        try:
-            splynx.delete_payment(payment_id)
-        except SplynxNotFoundError:
-            pass  # deleted already (a retry after a lost answer)
+    payment_id = journal.delete_splynx_payment(ctx, attempt)
     if attempt.statement_record_id:
         try:
-            splynx.update_bank_statement_record(attempt.statement_record_id,
+            ctx.splynx.update_bank_statement_record(attempt.statement_record_id,
                                                 {"status": "canceled"})
         except SplynxError as exc:  # bookkeeping only
             log.warning("statement record %s of %s not marked canceled: %s",

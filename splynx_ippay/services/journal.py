@@ -47,7 +47,7 @@ from ..messages import N_
 from ..models import (AttemptKind, AttemptStatus as S, Channel, GatewayMode, Method,
                       PaymentAttempt, save, utcnow)
 from ..money import format_cents
-from ..splynx import SplynxError
+from ..splynx import SplynxError, SplynxNotFoundError
 from . import documents, notices, statements
 from .settings import Terminal
 
@@ -525,6 +525,19 @@ def splynx_payment_of(ctx, attempt):
                                                  field_1=attempt.transaction_id)
              if p.field_1 == attempt.transaction_id]
     return found[0].id if found else None
+
+
+def delete_splynx_payment(ctx, attempt):
+    """Delete the attempt's Splynx payment (a void, an ACH return): the invoice it paid is
+    due again. Returns its id, or None when there is none; a payment deleted already (a
+    retry after a lost answer) is not an error. Raises SplynxError."""
+    payment_id = splynx_payment_of(ctx, attempt)
+    if payment_id is not None:
+        try:
+            ctx.splynx.delete_payment(payment_id)
+        except SplynxNotFoundError:
+            pass  # deleted already (a retry after a lost answer)
+    return payment_id
 
 
 def note_return(ctx, attempt, code, returned_on, note=None):

@@ -27,7 +27,7 @@ from ..messages import UserError
 from ..models import (AttemptStatus as S, PaymentAttempt, Refund, RefundKind, RefundStatus as R,
                       save, utcnow)
 from ..money import format_cents
-from ..splynx import SplynxError, SplynxNotFoundError
+from ..splynx import SplynxError
 from . import journal
 
 log = logging.getLogger(__name__)
@@ -247,13 +247,7 @@ def post(ctx, refund_row):
     key = f"IPPAY-REFUND-{attempt.transaction_id}-{refund_row.id}"
     try:
         if refund_row.kind == RefundKind.VOID:
-            payment_id = journal.splynx_payment_of(ctx, attempt)
-            if payment_id is not None:
-                try:
-                    splynx.delete_payment(payment_id)
-                except SplynxNotFoundError:
-                    pass  # deleted already (a retry after a lost answer)
-            ref = str(payment_id or "")
+            ref = str(journal.delete_splynx_payment(ctx, attempt) or "")
         else:
             found = [t for t in splynx.find_transactions(customer_id=attempt.customer_id,
                                                          comment=key) if t.comment == key]
