@@ -184,14 +184,24 @@ def import_csv(ctx, text, columns=None):
     columns named by ``columns`` (a mapping as :func:`parse_columns` makes). A row whose
     TransactionID is not one of the add-on's bank debits, or whose amount differs from
     it, is listed as a problem and changes nothing."""
-    columns = columns or DEFAULT_COLUMNS
     result = ImportResult()
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    try:
+        _import_rows(ctx, reader, columns or DEFAULT_COLUMNS, result)
+    except csv.Error as exc:
+        # Not CSV from here on (e.g. a field over the csv module's limit): what was read
+        # before is recorded; nothing after it is guessed at.
+        result.problems.append(f"Line {reader.line_num}: the report is not readable as CSV "
+                               f"({exc}); the lines after it were not read.")
+    return result
+
+
+def _import_rows(ctx, reader, columns, result):
     missing = [h for m, h in columns.items() if m != "amount" and h not in (reader.fieldnames or [])]
     if missing:
         result.problems.append(f"The report has no column {', '.join(missing)} "
                                f"(its columns: {', '.join(reader.fieldnames or [])}).")
-        return result
+        return
     for line, row in enumerate(reader, start=2):
         tid = (row.get(columns["transaction_id"]) or "").strip()
         code = (row.get(columns["return_code"]) or "").strip().upper()
@@ -228,4 +238,3 @@ def import_csv(ctx, text, columns=None):
         (result.recorded if attempt.status == S.RETURNED else result.problems).append(
             tid if attempt.status == S.RETURNED
             else f"Line {line}: {tid}: recorded; Splynx did not answer, finished later.")
-    return result

@@ -225,7 +225,9 @@ def test_importing_the_returns_report_good_bad_and_twice(staff_world):
          f"the report says {first.amount_cents + 1}; nothing done"),
         ("transaction_id,return_code,return_date\n" + first.transaction_id + ",R77,2026-12-01\n", "",
          "R77 is not an ACH return code"),
-        ("transaction_id,return_code\n\x00\n", "", ""),
+        ("transaction_id,return_code,return_date\n\x00,R01,\n", "", "is not a bank payment of this add-on"),
+        ("transaction_id,return_code,return_date\n" + "x" * 200_000 + ",R01,2026-12-01\n", "",
+         "the report is not readable as CSV"),
     ]
     for body, columns, message in cases:
         response = _upload(admin, world, body, columns)
