@@ -1,8 +1,11 @@
-"""The add-on's own tables: saved cards, the payment journal, refunds, charge runs, the staff
-audit trail and the card-testing ledger.
+"""The add-on's own tables: saved cards and bank accounts, the payment journal, refunds, charge
+runs, the staff audit trail, the card-testing ledger and the ACH debit authorisations.
 
 A card row holds only what may be kept of a card: the gateway token, the terminal that made
-it, the brand, the last four digits, the expiry and the holder's name. A payment attempt is
+it, the brand, the last four digits, the expiry and the holder's name. A bank account is a row
+of the same table (``method`` ``bank``): the gateway token, the account type, the routing
+number, the last four digits of the account number and the holder's name; never the account
+number (docs/ach.md). A payment attempt is
 written and committed before the gateway hears of it (design.md §3). Attempts and refunds
 change status only through :func:`compare_and_set`, along their transition tables
 (:data:`ATTEMPT_TRANSITIONS`, :data:`REFUND_TRANSITIONS`), each move recorded as an event.
@@ -13,7 +16,7 @@ import enum
 
 from sqlalchemy import (
     BigInteger, Boolean, Column, Date, DateTime, ForeignKey, Index, Integer, String, Text,
-    UniqueConstraint, update,
+    UniqueConstraint, false as sa_false, update,
 )
 from sqlalchemy.orm import declarative_base, make_transient_to_detached, relationship
 from sqlalchemy.types import TypeDecorator
@@ -80,6 +83,9 @@ class AttemptStatus(TextEnum):
     SKIPPED = "skipped"
     #: Voided the same day: no money moved and the Splynx payment was deleted (final).
     VOIDED = "voided"
+    #: A bank debit (CHECK) returned by the customer's bank days after it was accepted
+    #: (R01 …): the Splynx payment was deleted, so the document is due again (final).
+    RETURNED = "returned"
 
     @property
     def final(self):
@@ -99,7 +105,8 @@ class AttemptStatus(TextEnum):
 
 
 S = AttemptStatus
-FINAL_ATTEMPT_STATUSES = frozenset({S.POSTED, S.DECLINED, S.FAILED, S.SKIPPED, S.VOIDED})
+FINAL_ATTEMPT_STATUSES = frozenset({S.POSTED, S.DECLINED, S.FAILED, S.SKIPPED, S.VOIDED,
+                                    S.RETURNED})
 OPEN_ATTEMPT_STATUSES = tuple(s for s in S if s.holds_document)
 
 #: The only moves an attempt may make. Anything else is a bug and is refused, so that
@@ -108,13 +115,15 @@ ATTEMPT_TRANSITIONS = {
     S.CREATED: {S.SENT, S.FAILED, S.SKIPPED},
     S.SENT: {S.APPROVED, S.DECLINED, S.UNKNOWN, S.FAILED},
     S.UNKNOWN: {S.APPROVED, S.DECLINED, S.FAILED},
-    S.APPROVED: {S.POSTED, S.POST_PENDING},
-    S.POST_PENDING: {S.POSTED},
-    S.POSTED: {S.VOIDED},
+    S.APPROVED: {S.POSTED, S.POST_PENDING, S.RETURNED},
+    # A bank debit's return may come before Splynx took the payment: nothing to reverse then.
+    S.POST_PENDING: {S.POSTED, S.RETURNED},
+    S.POSTED: {S.VOIDED, S.RETURNED},
     S.DECLINED: set(),
     S.FAILED: set(),
     S.SKIPPED: set(),
     S.VOIDED: set(),
+    S.RETURNED: set(),
 }
 
 
@@ -266,22 +275,45 @@ class GatewayMode(TextEnum):
 
 # --- cards and the payment journal --------------------------------------------------------
 
+class Method(TextEnum):
+    """How a saved payment method (a row of ``cards``) or an attempt pays."""
+
+    CARD = "card"
+    #: A bank account, debited by ACH (IPpay's CHECK).
+    BANK = "bank"
+
+
 class Card(Base):
-    """A customer's saved card: a gateway token and what may be shown of the card."""
+    """A customer's saved card or bank account (``method``): a gateway token and what may
+    be shown of it. Bank accounts have no expiry; they are debited only while
+    ``authorization_id`` names the customer's current debit authorisation."""
 
     __tablename__ = "cards"
 
     id = Column(Integer, primary_key=True)
     customer_id = Column(Integer, nullable=False, index=True)
+    method = Column(EnumColumn(Method, 8), nullable=False, default=Method.CARD,
+                    server_default="card")
     token = Column(String(32), nullable=False)
     #: The terminal that made the token: the only one it is charged on.
     terminal_id = Column(String(32))
     gateway_mode = Column(EnumColumn(GatewayMode, 8))
     brand = Column(String(20), nullable=False)
     last4 = Column(String(4), nullable=False)
-    exp_month = Column(Integer, nullable=False)
-    exp_year = Column(Integer, nullable=False)
+    #: NULL for a bank account.
+    exp_month = Column(Integer)
+    exp_year = Column(Integer)
     holder_name = Column(String(100), nullable=False)
+    #: A bank account's ``CHECKING`` or ``SAVINGS`` (ippay §2.2 row 17).
+    account_type = Column(String(8))
+    #: A bank account's ABA routing number (it names the bank, not the account).
+    routing_number = Column(String(9))
+    #: A company's account (debits use SEC code CCD).
+    business = Column(Boolean, nullable=False, default=False, server_default=sa_false())
+    #: The debit authorisation in force (ach_authorizations); NULL: revoked or never given,
+    #: and the account is not debited automatically.
+    #: (No foreign key: the two tables would name each other.)
+    authorization_id = Column(Integer)
     is_default = Column(Boolean, nullable=False, default=False)
     #: "Use for automatic payments": on for the default card unless the customer says no.
     autopay = Column(Boolean, nullable=False, default=False)
@@ -290,14 +322,26 @@ class Card(Base):
     created_at = Column(DateTime, nullable=False, default=utcnow)
 
     @property
+    def is_bank(self):
+        return self.method == Method.BANK
+
+    @property
     def masked(self):
         return f"{self.brand} •••• {self.last4}"
 
     @property
+    def masked_routing(self):
+        return f"•••••{self.routing_number[-4:]}" if self.routing_number else ""
+
+    @property
     def expiry(self):
+        if self.exp_month is None or self.exp_year is None:
+            return ""
         return f"{self.exp_month:02d}/{self.exp_year % 100:02d}"
 
     def is_expired(self, today=None):
+        if self.exp_month is None or self.exp_year is None:
+            return False  # bank accounts do not expire
         today = today or dt.date.today()
         return (self.exp_year, self.exp_month) < (today.year, today.month)
 
@@ -351,6 +395,22 @@ class PaymentAttempt(Base):
     token = Column(String(32))
     card_brand = Column(String(20))
     card_last4 = Column(String(4))
+    #: ``card`` (SALE) or ``bank`` (CHECK).
+    method = Column(EnumColumn(Method, 8), nullable=False, default=Method.CARD,
+                    server_default="card")
+    #: A bank debit's SEC code (WEB, PPD, CCD), account type and holder (the CHECK's
+    #: ``CardName``), fixed when the attempt is opened.
+    sec_code = Column(String(3))
+    account_type = Column(String(8))
+    holder_name = Column(String(100))
+    #: The debit authorisation it was made under (ach_authorizations).
+    authorization_id = Column(Integer)
+    #: A bank debit returned by the bank: the NACHA code (R01 …) and the day it was learnt.
+    #: Written before the reversal in Splynx, so an interrupted one is finished later.
+    return_code = Column(String(4))
+    returned_on = Column(Date)
+    #: The Splynx transaction of the return fee, when one was booked.
+    return_fee_ref = Column(String(40))
     action_code = Column(String(4))
     response_text = Column(String(120))
     approval = Column(String(12))
@@ -390,6 +450,10 @@ class PaymentAttempt(Base):
     def charged_cents(self):
         """What the gateway is asked for: the amount and the fee with its VAT."""
         return self.amount_cents + self.fee_total_cents
+
+    @property
+    def is_bank(self):
+        return self.method == Method.BANK
 
     @property
     def document_kind(self):
@@ -836,3 +900,46 @@ class ReconcileFinding(Base):
     detail = Column(String(255), nullable=False)
     repaired = Column(Boolean, nullable=False, default=False)
     resolved_at = Column(DateTime)
+
+
+# --- bank accounts: debit authorisations (migration 0008) -----------------------------------
+
+class AchAuthorization(Base):
+    """A debit authorisation as the customer gave it (NACHA: kept two years after it ends).
+
+    ``scope`` ``recurring`` (saving a bank account: automatic and staff debits) or
+    ``single`` (one payment in the portal or by a direct link); ``given`` ``online``
+    (accepted on the add-on's pages: SEC WEB) or ``written`` (a signed form staff recorded:
+    PPD, or CCD for a business). What was accepted is kept as the text's version and hash,
+    with when and from which client address. Never an account number.
+    """
+
+    __tablename__ = "ach_authorizations"
+
+    id = Column(Integer, primary_key=True)
+    customer_id = Column(Integer, nullable=False, index=True)
+    card_id = Column(Integer, ForeignKey("cards.id", ondelete="SET NULL"))
+    #: What was authorised, as shown: ``Checking •••• 6789`` and the routing number.
+    account_label = Column(String(60), nullable=False)
+    scope = Column(String(10), nullable=False)
+    given = Column(String(8), nullable=False)
+    sec_code = Column(String(3), nullable=False)
+    text_version = Column(String(16), nullable=False)
+    #: SHA-256 of the exact text shown (in the customer's language).
+    text_hash = Column(String(64), nullable=False)
+    language = Column(String(8), nullable=False, default="en")
+    accepted_at = Column(DateTime, nullable=False, default=utcnow)
+    client_address = Column(String(45))
+    #: The administrator who recorded a written authorisation.
+    admin_id = Column(Integer)
+    #: A written authorisation's reference (the form's number or date) in staff words.
+    reference = Column(String(100))
+    #: The one payment a single authorisation was given for.
+    transaction_id = Column(String(18))
+    revoked_at = Column(DateTime)
+    #: ``customer``, ``staff``, ``removed`` or ``return R02`` …
+    revoked_by = Column(String(20))
+
+    @property
+    def active(self):
+        return self.revoked_at is None

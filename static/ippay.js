@@ -37,6 +37,34 @@
     syncNewCard();
   }
 
+  // Bank accounts: the account type select shows the card or the bank part of the form,
+  // and "Another bank account" its fields; the Pay button says which it pays by.
+  var method = document.querySelector("[data-pay-method]");
+  function syncMethod() {
+    var bank = method.value === "bank";
+    document.querySelectorAll("[data-method]").forEach(function (part) {
+      part.hidden = part.getAttribute("data-method") !== method.value;
+    });
+    var button = document.querySelector(".btn-pay[data-label-bank]");
+    if (button) {
+      button.textContent = button.getAttribute(bank ? "data-label-bank" : "data-label-card");
+    }
+  }
+  if (method) {
+    method.addEventListener("change", syncMethod);
+    syncMethod();
+  }
+  var newAccount = document.querySelector("[data-new-account]");
+  var accountRadios = document.querySelectorAll('input[type=radio][name="bank_id"]');
+  function syncNewAccount() {
+    var chosen = document.querySelector('input[type=radio][name="bank_id"]:checked');
+    newAccount.hidden = !!chosen && chosen.value !== "new";
+  }
+  if (newAccount && accountRadios.length) {
+    accountRadios.forEach(function (radio) { radio.addEventListener("change", syncNewAccount); });
+    syncNewAccount();
+  }
+
   // Inside a frame of the portal (dashboard widget, modal, menu page).
   var framed = window.top !== window.self;
   var host = null;

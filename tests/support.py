@@ -26,3 +26,20 @@ def open_attempt_for(ctx, card, document, kind="invoice", channel=Channel.PORTAL
         amount_cents=extra.pop("amount_cents", document.due_cents), source=source_of(card),
         channel=channel, terminal=terminal_of(ctx), document_id=document.id,
         document_number=document.number, **extra).attempt
+
+
+#: IPpay's test routing number (it passes the ABA checksum) and a test account number.
+TEST_ROUTING, TEST_ACCOUNT = "111000025", "000123456789"
+
+
+def save_bank_account(ctx, customer_id, account=TEST_ACCOUNT, holder="Alice Example",
+                      account_type="CHECKING"):
+    """Save a bank account for ``customer_id`` as the portal does: tokenized at the
+    simulator, with the recurring authorisation accepted online (SEC WEB); the row."""
+    from splynx_ippay.services import bank_accounts
+
+    return bank_accounts.save_account(
+        ctx, customer_id, bank_accounts.gateway_account(account, TEST_ROUTING, account_type),
+        holder=holder, acceptance=bank_accounts.Acceptance(
+            text="I authorise the test ISP to debit the bank account entered above.",
+            client_address="127.0.0.1"), make_default=True)

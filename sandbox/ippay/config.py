@@ -5,8 +5,11 @@ Most switches exist because ippay-protocol.md marks the behaviour as an inferenc
 ([I]): the real gateway's choice is unknown, so tests must be able to try both.
 """
 
+import json
 import os
 import threading
+
+from .returns import REASONS
 
 #: Every switch with its default. The type of the default is the type of the switch.
 DEFAULTS = {
@@ -55,6 +58,10 @@ DEFAULTS = {
     # The returns report's amount column: "cents" (amount_cents, integer) or "dollars"
     # (amount, "12.50"), since IPpay's real report format is not public.
     "ach_returns_amount": "cents",
+    # [I] Test accounts whose accepted CHECKs are returned: account number (4 digits: its last
+    # four; more: the whole number) -> {"code": "R01", "after_days": 3} (after_days defaults
+    # to ach_return_days). Set through /_sim/config or IPPAY_SIM_ACH_RETURNS (JSON).
+    "ach_returns": {},
     # Sleep this long on every gateway call (benchmarks).
     "latency_ms": 0,
     # Key of the HMAC that derives tokens (§6); fixed so tokens survive restarts.
@@ -92,6 +99,8 @@ def _coerce(key, value):
     elif isinstance(default, int):
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise ConfigError(f"{key} must be a non-negative integer")
+    elif isinstance(default, dict):
+        value = _account_returns(key, value)
     elif isinstance(default, list):
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ConfigError(f"{key} must be a list of strings")
@@ -103,6 +112,26 @@ def _coerce(key, value):
     if key == "cents_rule_types" and not set(value) <= set(DECIDABLE_TYPES):
         raise ConfigError(f"cents_rule_types may only list {', '.join(DECIDABLE_TYPES)}")
     return value
+
+
+def _account_returns(key, value):
+    """``ach_returns`` checked: ``{account: {"code": Rnn, "after_days"?: n}}``, each account
+    4 to 17 ASCII digits."""
+    if not isinstance(value, dict):
+        raise ConfigError(f"{key} must be an object of account number -> return")
+    checked = {}
+    for account, spec in value.items():
+        if not (account.isascii() and account.isdigit() and 4 <= len(account) <= 17):
+            raise ConfigError(f"{key}: {account!r} is not an account number (4 to 17 digits)")
+        if not isinstance(spec, dict) or spec.get("code") not in REASONS \
+                or not spec.keys() <= {"code", "after_days"}:
+            raise ConfigError(f"{key}[{account}] must be {{\"code\": one of "
+                              f"{', '.join(REASONS)}, \"after_days\"?: n}}")
+        days = spec.get("after_days", None)
+        if days is not None and (isinstance(days, bool) or not isinstance(days, int) or days < 0):
+            raise ConfigError(f"{key}[{account}].after_days must be a non-negative integer")
+        checked[account] = dict(spec)
+    return checked
 
 
 def validate(updates):
@@ -136,10 +165,23 @@ def from_environment(environ=None):
                 raise ConfigError(f"{ENV_PREFIX + key.upper()} must be an integer") from None
         elif isinstance(default, list):
             value = [item.strip() for item in raw.split(",") if item.strip()]
+        elif isinstance(default, dict):
+            try:
+                value = json.loads(raw)
+            except ValueError:
+                raise ConfigError(f"{ENV_PREFIX + key.upper()} must be JSON") from None
         else:
             value = raw
         found[key] = value
     return validate(found)
+
+
+def _copy(value):
+    if isinstance(value, list):
+        return list(value)
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    return value
 
 
 class Settings:
@@ -157,7 +199,7 @@ class Settings:
     def snapshot(self):
         """A consistent copy of every switch, safe to read without the lock."""
         with self._lock:
-            return {k: list(v) if isinstance(v, list) else v for k, v in self._current.items()}
+            return {k: _copy(v) for k, v in self._current.items()}
 
     def update(self, updates):
         """Validate and apply some switches; return the full new configuration."""

@@ -523,8 +523,8 @@ class Processor:
 
     def _check(self):
         """§10 CHECK: an ACH debit; CHECK ACCEPTED with Approval 000000, or a decline by the
-        cents (``ach_cents_rule``). An accepted CHECK of $9NN.00 is returned RNN later
-        (``ach_return_trigger``, returns.py)."""
+        cents (``ach_cents_rule``). An accepted CHECK of a listed test account
+        (``ach_returns``) or of $9NN.00 (``ach_return_trigger``) is returned later (returns.py)."""
         amount = self._amount()
         source = self._ach_source()
         transaction_id = self._new_id()
@@ -542,10 +542,21 @@ class Processor:
                             token=source.ref if source.tokenize else source.token,
                             ach=self._ach_details())
         tokens = [self._token_record(source)] if source.tokenize else []
-        code = returns.triggered_code(amount) if self.cfg["ach_return_trigger"] else None
-        scheduled = [returns.schedule(entry, code, self.cfg["ach_return_days"], self.today,
-                                      origin="amount")] if code else []
-        return self._outcome(fields, entry, tokens=tokens, returns=scheduled)
+        return self._outcome(fields, entry, tokens=tokens, returns=self._returns_of(entry, source))
+
+    def _returns_of(self, entry, source):
+        """The return an accepted CHECK is scheduled for: a listed test account first
+        (``ach_returns``), else the amount trigger (``ach_return_trigger``)."""
+        ach = self.body.child("ACH")
+        listed = returns.listed_return(self.cfg["ach_returns"], source.last4,
+                                       account_number=ach.get("AccountNumber"), token=source.token)
+        if listed is not None:
+            code, days = listed
+            return [returns.schedule(entry, code, self.cfg["ach_return_days"] if days is None else days,
+                                     self.today, origin="account")]
+        code = returns.triggered_code(entry.amount) if self.cfg["ach_return_trigger"] else None
+        return [returns.schedule(entry, code, self.cfg["ach_return_days"], self.today,
+                                 origin="amount")] if code else []
 
     def _ach_details(self):
         """What the returns report shows of the account: ACH Type, SEC and holder (returns.py)."""

@@ -6,9 +6,10 @@ R02 account closed ...) within days. IPpay's transaction API has no message for
 this; merchants learn of returns from IPpay's reporting. Neither the report's
 format nor its timing is public, so both are choices of this simulator [I]:
 
-* a return is *scheduled* for an accepted CHECK, either by the amount trigger
-  (a CHECK of exactly $9NN.00 is returned RNN, switch ``ach_return_trigger``)
-  or through the control plane (``POST /_sim/ach/returns``);
+* a return is *scheduled* for an accepted CHECK, either by the account (the
+  test accounts of the switch ``ach_returns``, :func:`listed_return`), by the
+  amount trigger (a CHECK of exactly $9NN.00 is returned RNN, switch
+  ``ach_return_trigger``) or through the control plane (``POST /_sim/ach/returns``);
 * it is *produced* once the simulated date (``/_sim/clock``) reaches the
   CHECK's date plus ``after_days`` (switch ``ach_return_days``, default 2):
   then the CHECK's ledger status becomes ``returned`` and the return shows in
@@ -76,7 +77,8 @@ class AchReturn:
     account_type: str = None
     sec_code: str = None
     holder: str = None
-    origin: str = "control"  # "control" (POST /_sim/ach/returns) or "amount" (the trigger)
+    #: "control" (POST /_sim/ach/returns), "amount" (the trigger) or "account" (ach_returns)
+    origin: str = "control"
     produced: bool = False
 
     def to_json(self):
@@ -91,6 +93,24 @@ def triggered_code(amount):
     dollars, cents = divmod(amount, 100)
     code = f"R{dollars - 900:02d}"
     return code if cents == 0 and 900 < dollars < 1000 and code in REASONS else None
+
+
+def listed_return(listed, last4, account_number=None, token=None):
+    """``(code, after_days or None)`` when the CHECK's account is one of the test accounts
+    of the switch ``ach_returns``, else None. A key of four digits matches the last four
+    digits; a longer key the whole account number of a CHECK that carries it, or a token of
+    that account (tokens keep the number's length and last four digits, rules.ach_token:
+    the simulator keeps no account number to compare)."""
+    for key, spec in (listed or {}).items():
+        if len(key) == 4:
+            hit = key == last4
+        elif account_number:
+            hit = key == account_number
+        else:
+            hit = bool(token) and len(token) == len(key) and token[-4:] == key[-4:]
+        if hit:
+            return spec["code"], spec.get("after_days")
+    return None
 
 
 def schedule(entry, code, after_days, today, origin="control"):

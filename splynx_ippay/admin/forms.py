@@ -18,6 +18,7 @@ from ..services.autopay import (CUSTOMER_STATUSES, MODES as SCHEDULE_MODES, TRIG
                                 ScheduleError, parse_schedule, schedules_json)
 from ..services import fees
 from ..services.settings import (CONCURRENCY_RANGE, KEYS as SETTING_KEYS, PARTNER_KEYS,
+                                 PAYMENT_TYPES,
                                  STATEMENT_GROUPINGS)
 from ..services.transactions import CHANNEL_WORDS, OUTCOME_FILTERS
 
@@ -50,6 +51,17 @@ class AmountField(StringField):
             self.cents = parse_amount(text)
         except AmountError as exc:
             raise ValidationError(f"{exc} (got {text[:20]!r})") from None
+
+
+class FeeField(AmountField):
+    """An amount that may be zero (no fee): empty, ``0`` or ``0.00`` is 0 cents."""
+
+    def pre_validate(self, form):
+        text = (self.data or "").strip()
+        if text.replace(".", "").replace("0", "") == "":
+            self.cents = 0
+            return
+        super().pre_validate(form)
 
 
 class WholeNumberField(IntegerField):
@@ -108,6 +120,7 @@ class PartnerSettingsForm(FlaskForm):
     terminal_id = StringField("Terminal ID")
     gateway_mode = SelectField("Gateway", choices=list(GATEWAY_MODES.items()))
     payment_method_id = SelectField("Payment method for card payments", coerce=int)
+    bank_payment_method_id = SelectField("Payment method for bank account payments", coerce=int)
 
     def validate_terminal_id(self, field):
         field.data = (field.data or "").strip()
@@ -123,13 +136,17 @@ def partner_data(partner):
     """The partner form's values from a :class:`~..services.settings.PartnerSettings`."""
     return {"terminal_id": partner.terminal_id or "",
             "gateway_mode": partner.gateway_mode.value if partner.gateway_mode else "test",
-            "payment_method_id": partner.payment_method_id or 0}
+            "payment_method_id": partner.payment_method_id or 0,
+            "bank_payment_method_id": partner.bank_payment_method_id or 0}
 
 
 class SettingsForm(PartnerSettingsForm):
     """The module settings page (services/settings.py keeps every key and its default)."""
 
     payment_account_id = SelectField("Payment account", coerce=int)
+    payment_type = SelectField("Payment type (what customers may save and pay with)",
+                               choices=list(PAYMENT_TYPES.items()))
+    ach_return_fee = FeeField("Fee for a returned bank debit (0: none)")
     statement_grouping = SelectField("Payment statement grouping",
                                      choices=list(STATEMENT_GROUPINGS.items()))
     refill_min = AmountField("Refill minimum")
@@ -173,6 +190,10 @@ class SettingsForm(PartnerSettingsForm):
         if self.refill_min.cents is not None and self.refill_min.cents > field.cents:
             raise ValidationError("The maximum may not be below the minimum.")
 
+    def validate_ach_return_fee(self, field):
+        if (field.cents or 0) > 100_000:
+            raise ValidationError("Enter an amount up to 1,000.00.")
+
     def validate_staff_roles(self, field):
         roles = [r.strip() for r in (field.data or "").split(",") if r.strip()]
         if not roles:
@@ -184,7 +205,10 @@ class SettingsForm(PartnerSettingsForm):
         return {
             "terminal_id": self.terminal_id.data, "gateway_mode": self.gateway_mode.data,
             "payment_method_id": self.payment_method_id.data,
+            "bank_payment_method_id": self.bank_payment_method_id.data,
             "payment_account_id": self.payment_account_id.data or None,
+            "payment_type": self.payment_type.data,
+            "ach_return_fee_cents": self.ach_return_fee.cents or 0,
             "statement_grouping": self.statement_grouping.data,
             "refill_min_cents": self.refill_min.cents, "refill_max_cents": self.refill_max.cents,
             "charge_concurrency": self.charge_concurrency.data, "language": self.language.data,
@@ -215,7 +239,10 @@ def settings_data(config):
         "gateway_mode": (config.default.gateway_mode.value if config.default.gateway_mode
                          else "test"),
         "payment_method_id": config.default.payment_method_id or 0,
+        "bank_payment_method_id": config.default.bank_payment_method_id or 0,
         "payment_account_id": config.payment_account_id or 0,
+        "payment_type": config.payment_type,
+        "ach_return_fee": f"{config.ach_return_fee_cents / 100:.2f}",
         "statement_grouping": config.statement_grouping,
         "refill_min": f"{config.refill_min_cents / 100:.2f}",
         "refill_max": f"{config.refill_max_cents / 100:.2f}",

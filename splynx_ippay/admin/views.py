@@ -11,6 +11,7 @@ and total previewed, and a run starts only if they are still what Splynx says.
 """
 
 import csv
+import datetime
 import io
 
 from flask import (Response, abort, current_app, flash, jsonify, redirect, render_template,
@@ -18,11 +19,13 @@ from flask import (Response, abort, current_app, flash, jsonify, redirect, rende
 
 from ..identity import admin_required
 from ..ippay import GatewayError
+from ..ippay.ach import RETURN_CODES
 from ..messages import UserError
 from ..models import Channel, RefundKind
 from ..money import format_cents
-from ..services import audit, cards as card_service, documents, journal, limits, payments
-from ..services import fees, refunds, request_keys, transactions as transaction_log
+from ..services import (ach_returns, audit, bank_accounts, cards as card_service, documents,
+                        fees, journal, limits, payments)
+from ..services import refunds, request_keys, transactions as transaction_log
 from ..services.charge_runs import runs as charge_runs, selection
 from ..services.settings import CONCURRENCY_RANGE, FEE_CATEGORY_NAME, PARTNER_KEYS
 from ..splynx import SplynxError
@@ -117,11 +120,12 @@ def _choices(ctx, form):
         accounts = ctx.splynx.list_payment_account_definitions() if account else []
         categories = ctx.splynx.list_transaction_categories() if category else []
     except SplynxError:
-        for select in (form.payment_method_id, account, category):
-            if select is not None:
-                select.choices = [(select.data or 0, "(Splynx is not answering)")]
+        for select_ in (form.payment_method_id, form.bank_payment_method_id, account, category):
+            if select_ is not None:
+                select_.choices = [(select_.data or 0, "(Splynx is not answering)")]
         return False
     form.payment_method_id.choices = [(m.id, m.name) for m in methods if m.is_active]
+    form.bank_payment_method_id.choices = list(form.payment_method_id.choices)
     if account:
         account.choices = [(0, "(do not show saved cards in Splynx)")] + [
             (a.id, a.title) for a in accounts]
@@ -479,7 +483,99 @@ def transaction(admin_id, attempt_id):
         money_state=transaction_log.money_state(attempt, refund_rows, refundable, can_void),
         outcome_words=transaction_log.OUTCOME_WORDS, channel_words=transaction_log.CHANNEL_WORDS,
         kind_words=transaction_log.KIND_WORDS, refund_words=transaction_log.REFUND_WORDS,
-        gateway_words=transaction_log.gateway_words)
+        gateway_words=transaction_log.gateway_words, return_codes=RETURN_CODES)
+
+
+@bp.route("/transactions/<id:attempt_id>/return", methods=["POST"])
+@admin_required(allowed_role=True)
+def transaction_return(admin_id, attempt_id):
+    """Record that the customer's bank returned a bank debit (R01 …): the Splynx payment is
+    deleted, the invoice due again, the customer told (services/ach_returns.py)."""
+    ctx = _ctx()
+    attempt = _attempt_or_404(ctx, attempt_id)
+    code = request.form.get("code", "")
+    try:
+        day = datetime.date.fromisoformat(request.form.get("returned_on") or "")
+    except ValueError:
+        day = ctx.today()
+    try:
+        row = ach_returns.record_return(ctx, attempt.id, code, returned_on=day,
+                                        note=f"recorded by admin {admin_id}")
+    except UserError as exc:
+        flash(str(exc), "danger")
+    else:
+        audit.record(ctx, admin_id, "ach_return", f"attempt {attempt.id}", code=code,
+                     status=row.status.value)
+        if row.status.value == "returned":
+            flash(f"Return {code} recorded: the Splynx payment was deleted and the customer "
+                  "told.", "success")
+        else:
+            flash(f"Return {code} recorded; Splynx did not answer, so the payment will be "
+                  "deleted by the next reconciliation.", "warning")
+    return redirect(url_for("admin.transaction", attempt_id=attempt.id))
+
+
+@bp.route("/ach-returns", methods=["GET", "POST"])
+@admin_required(allowed_role=True)
+def ach_returns_import(admin_id):
+    """Import IPpay's returns report (CSV, docs/ach.md); the column mapping may be given."""
+    ctx = _ctx()
+    result = error = None
+    columns_text = request.form.get("columns", "")
+    if request.method == "POST":
+        upload = request.files.get("report")
+        try:
+            columns = ach_returns.parse_columns(columns_text)
+            text = upload.read().decode("utf-8") if upload else ""
+        except (ValueError, UnicodeDecodeError) as exc:
+            error = f"The report could not be read: {exc}"
+        else:
+            if not text.strip():
+                error = "Choose the returns report (a CSV file)."
+            else:
+                result = ach_returns.import_csv(ctx, text, columns)
+                audit.record(ctx, admin_id, "ach_returns_import", "returns report",
+                             recorded=len(result.recorded), problems=len(result.problems))
+    return render_template("admin/ach_returns.html", result=result, error=error,
+                           columns=columns_text, defaults=ach_returns.DEFAULT_COLUMNS), \
+        400 if error else 200
+
+
+@bp.route("/customers/<id:customer_id>/bank-accounts/written", methods=["POST"])
+@admin_required(allowed_role=True)
+def record_written_authorisation(admin_id, customer_id):
+    """Staff record a written (signed) debit authorisation of a customer's bank account:
+    debits under it use SEC PPD (a consumer) or CCD (a business)."""
+    ctx = _ctx()
+    reference = (request.form.get("reference") or "").strip()
+    account_id = request.form.get("account_id", type=int)
+    if not reference:
+        flash("Enter the signed form's reference (its date or number).", "danger")
+    else:
+        auth = bank_accounts.record_written(
+            ctx, customer_id, account_id, admin_id=admin_id,
+            business=request.form.get("business") == "1", reference=reference)
+        if auth is None:
+            abort(404)
+        audit.record(ctx, admin_id, "ach_written_authorisation", f"customer {customer_id}",
+                     account=account_id, sec=auth.sec_code)
+        flash(f"Written authorisation recorded (SEC {auth.sec_code}).", "success")
+    return redirect(url_for("admin.customer_bank_accounts", customer_id=customer_id))
+
+
+@bp.route("/customers/<id:customer_id>/bank-accounts")
+@admin_required
+def customer_bank_accounts(admin_id, customer_id):
+    """A customer's bank accounts and every debit authorisation they gave (what was
+    accepted, when, from where)."""
+    ctx = _ctx()
+    customers, _ = _names(customers=[customer_id])
+    auths = bank_accounts.authorizations_of(ctx, customer_id)
+    _, admins = _names(admins={a.admin_id for a in auths if a.admin_id})
+    return render_template("admin/bank_accounts.html", customer_id=customer_id,
+                           customers=customers, admins=admins,
+                           accounts=bank_accounts.list_accounts(ctx, customer_id),
+                           authorizations=auths)
 
 
 def _money_form(attempt_id, form_class):
@@ -579,11 +675,19 @@ def _flash_result(row):
 # --- one invoice, from Splynx's admin invoice lists (action link) -----------------------------
 
 def _usable_card(ctx, customer_id):
-    """``(card, problem)``: the customer's default card if it can be charged now, else the
-    reason in staff words (no card, expired, saved on another terminal)."""
-    saved = card_service.list_cards(ctx, customer_id)  # the default card comes first
+    """``(card, problem)``: the customer's default card (or bank account) if it can be
+    charged now, else the reason in staff words (none, expired, debit authorisation
+    revoked, saved on another terminal)."""
+    methods = bank_accounts.allowed_methods(ctx.module_settings.current())
+    # The default payment method comes first.
+    saved = [c for c in card_service.list_cards(ctx, customer_id, method=None)
+             if c.method.value in methods]
     if not saved:
         return None, "The customer has no saved card. Send them a pay link below."
+    if saved[0].is_bank and not saved[0].authorization_id:
+        return None, (f"The debit authorisation of the customer's bank account "
+                      f"{saved[0].masked} was revoked. Record a written authorisation on "
+                      "the customer's bank accounts page, or send them a pay link below.")
     fresh = [c for c in saved if not c.is_expired(ctx.today())]
     if not fresh:
         return None, (f"The customer's saved card {saved[0].masked} has expired. Send them a "
@@ -636,9 +740,10 @@ def invoice(admin_id):
             if not _confirmed():
                 confirming = True
             else:
+                bank = payments.BankChoice(account_id=card.id) if card.is_bank else None
                 outcome = payments.pay_document(ctx, documents.INVOICE, document,
                                                 request_key=key, channel=Channel.ADMIN,
-                                                card_id=card.id, admin_id=admin_id)
+                                                card_id=card.id, admin_id=admin_id, bank=bank)
         except UserError as exc:
             error = str(exc)
         else:

@@ -16,13 +16,15 @@ from ..messages import N_, UserError
 from ..models import AttemptStatus as S, Channel
 from ..money import format_cents
 from ..pages import error_page
-from ..services import (autopay, cards as card_service, customers, documents, fees, payments,
-                        request_keys)
+from ..messages import Sentence
+from ..services import (autopay, bank_accounts, cards as card_service, customers, documents,
+                        fees, payments, request_keys)
 from ..services.documents import INVOICE, PROFORMA
 from ..services.settings import MODULE_NAME
 from ..splynx import SplynxError
 from . import bp
-from .forms import NEW_CARD, CardForm, ExpiryForm, PayForm, RefillForm, parse_expiry
+from .forms import (NEW_ACCOUNT, NEW_CARD, BankAccountForm, CardForm, ExpiryForm, PayForm,
+                    RefillForm, parse_expiry)
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +64,7 @@ def _portal_context():
         return format_cents(cents, currency()["sign"])
 
     return {"currency": currency, "amount": amount, "NEW_CARD": NEW_CARD,
-            "fee_rate": fees.format_rate}
+            "fee_rate": fees.format_rate, "NEW_ACCOUNT": NEW_ACCOUNT}
 
 
 def _usable(cards, customer_id):
@@ -75,17 +77,26 @@ def _usable(cards, customer_id):
             and (terminal is None or card_service.on_terminal(c, terminal))]
 
 
-def _prepare_paying_form(form, saved, customer_id, *, channel, kind=None, document_id=None):
-    """Fill in a fresh payment form: a request key for exactly this payment and the default
-    card (or a new card)."""
+def _prepare_paying_form(form, saved, customer_id, *, channel, kind=None, document_id=None,
+                         accounts=()):
+    """Fill in a fresh payment form: a request key for exactly this payment, the methods
+    the module setting ``payment_type`` allows, and the default card or bank account (or a
+    new one)."""
     usable = _usable(saved, customer_id)
+    banks = _usable(accounts, customer_id)
     form.allowed_cards = frozenset(c.id for c in usable)
+    form.allowed_accounts = frozenset(a.id for a in banks)
+    form.methods = tuple(m for m in ("card", "bank") if bank_accounts.allows(_config(), m))
     if request.method == "GET":
         form.request_key.data = request_keys.issue(_ctx(), channel=channel,
                                                    customer_id=customer_id, kind=kind,
                                                    document_id=document_id)
         default = next((c for c in usable if c.is_default), usable[0] if usable else None)
         form.card_id.data = str(default.id) if default else NEW_CARD
+        bank = next((a for a in banks if a.is_default), banks[0] if banks else None)
+        form.bank_id.data = str(bank.id) if bank else NEW_ACCOUNT
+        by_bank = "card" not in form.methods or (bank is not None and bank.is_default)
+        form.pay_method.data = "bank" if by_bank and "bank" in form.methods else "card"
     return usable
 
 
@@ -103,6 +114,17 @@ def _new_card_of(form, may_save):
     if not form.wants_new_card():
         return None
     return form.new_card(save=bool(may_save and form.save_card.data))
+
+
+def _bank_of(form, debit_text):
+    """The bank account a payment form chose (with the one-time authorisation as shown),
+    or None when it pays by card."""
+    if not form.by_bank():
+        return None
+    return payments.BankChoice(
+        account_id=form.saved_account_id,
+        new_account=form.typed_account() if form.wants_new_account() else None,
+        acceptance=_acceptance(debit_text))
 
 
 def _cached(customer_id, key, loader):
@@ -125,12 +147,52 @@ def _save_card_from(form, customer_id, replaces=None):
                                   make_default=form.make_default.data, replaces=replaces)
 
 
+def _methods_page(customer_id, card_form, bank_form, status=200):
+    """Finance → Credit card: saved cards and bank accounts, and the forms to add them
+    (only what the module setting ``payment_type`` allows)."""
+    card_form.forget_card_data()
+    bank_form.forget_account_data()
+    saved = card_service.list_cards(_ctx(), customer_id, method=None)
+    autopay_on, reminders = autopay.preferences(_ctx(), customer_id)
+    config = _config()
+    return render_template(
+        "portal/cards.html", form=card_form, bank_form=bank_form,
+        cards=[c for c in saved if not c.is_bank], accounts=[c for c in saved if c.is_bank],
+        autopay=autopay_on, reminders=reminders,
+        offer_cards=bank_accounts.allows(config, "card"),
+        offer_banks=bank_accounts.allows(config, "bank"),
+        debit_text=_recurring_text(customer_id)), status
+
+
+def _company(customer_id):
+    return _company_name(customer_id) or _("your service provider")
+
+
+def _recurring_text(customer_id):
+    """The recurring debit authorisation, as the customer reads it (and as it is kept)."""
+    return say(Sentence(bank_accounts.RECURRING_TEXT, company=_company(customer_id)))
+
+
+def _single_text(customer_id, amount_cents, what):
+    """The one-time debit authorisation of a payment of ``amount_cents`` for ``what``."""
+    sign = _config().currency_sign
+    return say(Sentence(bank_accounts.SINGLE_TEXT, company=_company(customer_id),
+                        amount=format_cents(amount_cents, sign), what=what))
+
+
+def _acceptance(text):
+    return bank_accounts.Acceptance(text=text, language=current_language(),
+                                    client_address=_client_address())
+
+
 @bp.route("/cards", methods=["GET", "POST"])
 @customer_required
 def cards(customer_id):
-    """List the customer's saved cards and add one."""
+    """List the customer's saved cards and bank accounts, and add a card."""
     form = CardForm()
     status = 200
+    if not bank_accounts.allows(_config(), "card") and form.is_submitted():
+        abort(404)
     if form.validate_on_submit():
         try:
             _save_card_from(form, customer_id)
@@ -142,11 +204,74 @@ def cards(customer_id):
             return redirect(url_for("portal.cards"))
     elif form.is_submitted():
         status = 422
-    form.forget_card_data()
-    saved = card_service.list_cards(_ctx(), customer_id)
-    autopay_on, reminders = autopay.preferences(_ctx(), customer_id)
-    return render_template("portal/cards.html", form=form, cards=saved, autopay=autopay_on,
-                           reminders=reminders), status
+    return _methods_page(customer_id, form, BankAccountForm(formdata=None, prefix="bank"), status)
+
+
+@bp.route("/bank-accounts", methods=["POST"])
+@customer_required
+def add_bank_account(customer_id):
+    """Save a bank account (IPpay TOKENIZE) with the recurring debit authorisation the
+    customer accepted; the account number is never kept."""
+    if not bank_accounts.allows(_config(), "bank"):
+        abort(404)
+    form = BankAccountForm(prefix="bank")
+    status = 422
+    if form.validate_on_submit():
+        text = _recurring_text(customer_id)
+        account = bank_accounts.gateway_account(form.account_number.data,
+                                                form.routing_number.data, form.account_type.data)
+        try:
+            row = bank_accounts.save_account(_ctx(), customer_id, account, holder=form.holder,
+                                             acceptance=_acceptance(text),
+                                             make_default=form.make_default.data)
+        except UserError as exc:
+            form.form_errors.append(say(exc))
+        else:
+            flash(_("Your bank account {account} was saved.", account=row.masked), "success")
+            return redirect(url_for("portal.cards"))
+    return _methods_page(customer_id, CardForm(formdata=None), form, status)
+
+
+def _own_account(customer_id, account_id):
+    row = bank_accounts.get_account(_ctx(), customer_id, account_id)
+    if row is None:
+        abort(404)
+    return row
+
+
+@bp.route("/bank-accounts/<id:account_id>/remove", methods=["POST"])
+@customer_required
+def remove_bank_account(customer_id, account_id):
+    """Forget a saved bank account (its authorisation ends; the record of it is kept)."""
+    row = _own_account(customer_id, account_id)
+    bank_accounts.remove_account(_ctx(), customer_id, account_id)
+    flash(_("The bank account {account} was removed.", account=row.masked), "success")
+    return redirect(url_for("portal.cards"))
+
+
+@bp.route("/bank-accounts/<id:account_id>/revoke", methods=["POST"])
+@customer_required
+def revoke_bank_account(customer_id, account_id):
+    """Revoke the debit authorisation of a saved account: no more automatic debits."""
+    row = _own_account(customer_id, account_id)
+    bank_accounts.revoke(_ctx(), customer_id, account_id)
+    flash(_("The debit authorisation of {account} was revoked: it will not be debited "
+            "automatically any more.", account=row.masked), "success")
+    return redirect(url_for("portal.cards"))
+
+
+@bp.route("/bank-accounts/<id:account_id>/authorize", methods=["POST"])
+@customer_required
+def authorize_bank_account(customer_id, account_id):
+    """Give a saved account's recurring debit authorisation again (after revoking it)."""
+    row = _own_account(customer_id, account_id)
+    if request.form.get("accept_debit") != "y":
+        flash(say(bank_accounts.NOT_ACCEPTED), "danger")
+        return redirect(url_for("portal.cards"))
+    bank_accounts.reauthorize(_ctx(), customer_id, account_id,
+                              _acceptance(_recurring_text(customer_id)))
+    flash(_("{account} may be debited again.", account=row.masked), "success")
+    return redirect(url_for("portal.cards"))
 
 
 @bp.route("/autopay", methods=["POST"])
@@ -255,7 +380,7 @@ def _not_found(kind):
 
 
 def _pay(kind, document, form, *, channel, customer_id, card_id=None, new_card=None,
-         link_key=None):
+         link_key=None, bank=None):
     """Charge ``document`` from a validated form; the outcome, or None with the reason added
     to the form."""
     key = _accepted_key(form, customer_id, channel=channel, kind=kind, document_id=document.id)
@@ -265,7 +390,7 @@ def _pay(kind, document, form, *, channel, customer_id, card_id=None, new_card=N
         return payments.pay_document(
             _ctx(), kind, document, request_key=key, channel=channel, card_id=card_id,
             new_card=new_card, client_address=_client_address(), link_key=link_key,
-            fee_terms_shown=_terms_sent(form))
+            fee_terms_shown=_terms_sent(form), bank=bank)
     except UserError as exc:
         form.form_errors.append(say(exc))
         return None
@@ -297,19 +422,24 @@ def _pay_page(kind, customer_id):
     except documents.DocumentError as exc:
         return error_page(503, _("Billing system unavailable"), say(exc))
     saved = card_service.list_cards(ctx, customer_id)
+    accounts = bank_accounts.list_accounts(ctx, customer_id)
     form = PayForm()
     usable = _prepare_paying_form(form, saved, customer_id, channel=Channel.PORTAL, kind=kind,
-                                  document_id=document.id)
+                                  document_id=document.id, accounts=accounts)
     paid = not documents.is_unpaid(document)
+    debit_text = _single_text(customer_id, document.due_cents,
+                              f"{_name(kind)} {document.number}")
     if request.method == "POST" and form.validate_on_submit():
         outcome = _pay(kind, document, form, channel=Channel.PORTAL, customer_id=customer_id,
-                       card_id=form.saved_card_id, new_card=_new_card_of(form, may_save=True))
+                       card_id=form.saved_card_id, new_card=_new_card_of(form, may_save=True),
+                       bank=_bank_of(form, debit_text))
         if outcome is not None:
             return _result(kind, document, outcome, retry=request.url)
     form.forget_card_data()
     status = 422 if form.errors or form.form_errors else 200
     return render_template("portal/pay.html", kind=kind, name=_name(kind), document=document,
-                           cards=saved, usable=usable, form=form, paid=paid, direct=False,
+                           cards=saved, usable=usable, accounts=accounts, form=form, paid=paid,
+                           direct=False, debit_text=debit_text,
                            quote=_show_fee(form, document.due_cents, Channel.PORTAL),
                            action=url_for(request.endpoint, item_id=document.number)), status
 
@@ -367,17 +497,23 @@ def _direct_page(kind, by):
     except documents.DocumentError as exc:
         return error_page(503, _("Billing system unavailable"), say(exc))
     form = PayForm()
-    form.allowed_cards = frozenset()
+    form.allowed_cards = form.allowed_accounts = frozenset()
+    form.methods = tuple(m for m in ("card", "bank") if bank_accounts.allows(_config(), m))
     customer_id = document.customer_id
     if request.method == "GET":
         form.request_key.data = request_keys.issue(ctx, channel=Channel.DIRECT,
                                                    customer_id=customer_id, kind=kind,
                                                    document_id=document.id)
-    form.card_id.data = NEW_CARD  # only a card typed in here; saved cards after logging in
+        form.pay_method.data = form.methods[0] if form.methods else "card"
+    # Only a card or bank account typed in here; saved ones after logging in.
+    form.card_id.data = NEW_CARD
+    form.bank_id.data = NEW_ACCOUNT
+    debit_text = _single_text(customer_id, document.due_cents,
+                              f"{_name(kind)} {document.number}")
     if request.method == "POST" and form.validate_on_submit():
         outcome = _pay(kind, document, form, channel=Channel.DIRECT, customer_id=customer_id,
                        new_card=_new_card_of(form, may_save=False),
-                       link_key=f"{kind}:{document.id}")
+                       link_key=f"{kind}:{document.id}", bank=_bank_of(form, debit_text))
         if outcome is not None:
             return _result(kind, document, outcome, retry=request.url, direct=True)
     form.forget_card_data()
@@ -386,7 +522,8 @@ def _direct_page(kind, by):
     status = 422 if form.errors or form.form_errors else 200
     query = {"item_id": item, **({"sig": signature} if signature else {})}
     return render_template("portal/pay.html", kind=kind, name=_name(kind), document=document,
-                           cards=[], usable=[], form=form, paid=False, direct=True, login=login,
+                           cards=[], usable=[], accounts=[], form=form, paid=False, direct=True,
+                           login=login, debit_text=debit_text,
                            company=_company_name(customer_id),
                            quote=_show_fee(form, document.due_cents, Channel.DIRECT),
                            action=url_for(request.endpoint, **query)), status
@@ -468,9 +605,14 @@ def refill(customer_id):
     ctx = _ctx()
     low, high = payments.refill_limits(ctx)
     saved = card_service.list_cards(ctx, customer_id)
+    accounts = bank_accounts.list_accounts(ctx, customer_id)
     form = RefillForm()
     form.limits, form.sign = (low, high), _config().currency_sign
-    usable = _prepare_paying_form(form, saved, customer_id, channel=Channel.PORTAL)
+    usable = _prepare_paying_form(form, saved, customer_id, channel=Channel.PORTAL,
+                                  accounts=accounts)
+    debit_text = say(Sentence(bank_accounts.SINGLE_TEXT, company=_company(customer_id),
+                              amount=_("the amount entered above"),
+                              what=_("money added to my balance")))
     if request.method == "POST" and form.validate_on_submit():
         key = _accepted_key(form, customer_id, channel=Channel.PORTAL)
         if key is not None:
@@ -478,7 +620,8 @@ def refill(customer_id):
                 outcome = payments.refill(
                     ctx, customer_id, form.amount.cents, request_key=key,
                     card_id=form.saved_card_id, new_card=_new_card_of(form, may_save=True),
-                    client_address=_client_address(), fee_terms_shown=_terms_sent(form))
+                    client_address=_client_address(), fee_terms_shown=_terms_sent(form),
+                    bank=_bank_of(form, debit_text))
             except UserError as exc:
                 form.form_errors.append(say(exc))
             else:
@@ -489,7 +632,8 @@ def refill(customer_id):
     balance = _balance(customer_id)
     status = 422 if form.errors or form.form_errors else 200
     return render_template("portal/refill.html", form=form, cards=saved, usable=usable,
-                           low=low, high=high, balance=balance,
+                           accounts=accounts, debit_text=debit_text, low=low, high=high,
+                           balance=balance,
                            quote=_show_fee(form, getattr(form.amount, "cents", None) or 0,
                                            Channel.PORTAL)), status
 

@@ -36,6 +36,7 @@ from ..models import (Card, CaseState, ChargeItem, ChargeRun, CollectionCase, Cu
                       ItemStatus)
 from ..money import AmountError, parse_amount
 from . import dunning, notices, reconciliation
+from .cards import debitable
 from .charge_runs import runs
 from .charge_runs.selection import invoice_pages
 from .charge_runs.filters import MAX_PERIOD_DAYS, RunFilters
@@ -355,10 +356,12 @@ def opted_out(session, customer_id):
     return prefs is not None and not prefs.autopay
 
 
-def card_for(session, customer_id, invoice_id=None, today=None):
+def card_for(session, customer_id, invoice_id=None, today=None, methods=None):
     """``(card, reason)``: the card an automatic charge of the customer uses (their default
     card for automatic payments, else another they allowed; never one a hard decline of
-    this invoice excluded), or None and why not, in staff words."""
+    this invoice excluded; a bank account only while its debit authorisation is in force;
+    only ``methods`` when given: the module setting ``payment_type``), or None and why
+    not, in staff words."""
     if opted_out(session, customer_id):
         return None, "The customer opted out of automatic payments."
     excluded = set()
@@ -369,8 +372,8 @@ def card_for(session, customer_id, invoice_id=None, today=None):
             if case.state == CaseState.STOPPED:
                 return None, f"Collection stopped: {case.reason}"
             excluded = case.excluded
-    cards = session.execute(select(Card).where(Card.customer_id == customer_id,
-                                               Card.autopay.is_(True))
+    cards = session.execute(debitable(select(Card).where(Card.customer_id == customer_id,
+                                                         Card.autopay.is_(True)), methods)
                             .order_by(Card.is_default.desc(), Card.id)).scalars().all()
     usable = [c for c in cards if c.id not in excluded and not c.is_expired(today)]
     if usable:
@@ -407,8 +410,8 @@ def set_card_autopay(ctx, customer_id, card_id, on):
         card = session.execute(select(Card).where(Card.id == card_id,
                                                   Card.customer_id == customer_id)
                                ).scalar_one_or_none()
-        if card is None:
-            return False
+        if card is None or (on and card.is_bank and not card.authorization_id):
+            return False  # a bank account is debited only under an authorisation in force
         card.autopay = bool(on)
         if on:
             card.hard_declines = 0

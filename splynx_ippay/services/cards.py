@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 from ..db import session_scope
 from ..ippay import Card as GatewayCard, GatewayError, new_transaction_id
 from ..messages import Sentence, UserError
-from ..models import Card, GatewayMode, TrialOutcome
+from ..models import Card, GatewayMode, Method, TrialOutcome
 from ..splynx import SplynxError
 from . import customers, limits as card_limits, notices
 from .settings import Terminal
@@ -154,12 +154,14 @@ def on_terminal(card, terminal):
 
 # --- saved cards ----------------------------------------------------------------------------
 
-def list_cards(ctx, customer_id):
-    """The customer's saved cards, the default first."""
+def list_cards(ctx, customer_id, method=Method.CARD):
+    """The customer's saved cards (or bank accounts: ``method``; None: both), the default
+    first."""
+    query = select(Card).where(Card.customer_id == customer_id)
+    if method is not None:
+        query = query.where(Card.method == Method(method))
     with session_scope(ctx.sessions) as session:
-        return list(session.execute(
-            select(Card).where(Card.customer_id == customer_id)
-            .order_by(Card.is_default.desc(), Card.id)).scalars())
+        return list(session.execute(query.order_by(Card.is_default.desc(), Card.id)).scalars())
 
 
 def get_card(ctx, customer_id, card_id):
@@ -170,10 +172,21 @@ def get_card(ctx, customer_id, card_id):
         ).scalar_one_or_none()
 
 
-def default_cards(session, customer_ids):
-    """The default (else newest) saved card of each customer in ``customer_ids``."""
-    rows = session.execute(
-        select(Card).where(Card.customer_id.in_(list(customer_ids)))
+def debitable(query, methods=None):
+    """``query`` of cards kept to those staff and automatic runs may charge: cards, and
+    bank accounts with a debit authorisation in force (docs/ach.md); only ``methods``
+    when given (the module setting ``payment_type``)."""
+    query = query.where((Card.method == Method.CARD) | Card.authorization_id.isnot(None))
+    if methods is not None:
+        query = query.where(Card.method.in_([Method(m) for m in methods]))
+    return query
+
+
+def default_cards(session, customer_ids, methods=None):
+    """The default (else newest) saved card or authorised bank account of each customer
+    in ``customer_ids`` (only ``methods``, when given)."""
+    rows = session.execute(debitable(
+        select(Card).where(Card.customer_id.in_(list(customer_ids))), methods)
         .order_by(Card.customer_id, Card.is_default.desc(), Card.id.desc())
     ).scalars().all()
     best = {}
@@ -289,7 +302,8 @@ def save_card(ctx, customer_id, typed, *, client_address=None, make_default=Fals
 
 
 def _account_line(card):
-    return f"{card.masked} · {card.expiry}" + (" · default" if card.is_default else "")
+    detail = f"routing {card.routing_number}" if card.is_bank else card.expiry
+    return f"{card.masked} · {detail}" + (" · default" if card.is_default else "")
 
 
 def sync_payment_account(ctx, customer_id):
@@ -300,7 +314,7 @@ def sync_payment_account(ctx, customer_id):
     account_id = ctx.module_settings.current().payment_account_id
     if not account_id:
         return False
-    cards = list_cards(ctx, customer_id)[:10]
+    cards = list_cards(ctx, customer_id, method=None)[:10]
     try:
         if cards:
             fields = {f"field_{n}": "" for n in range(1, 11)}
@@ -342,8 +356,9 @@ def update_expiry(ctx, customer_id, card_id, exp_month, exp_year):
     return card
 
 
-def remove_card(ctx, customer_id, card_id):
-    """Forget one of the customer's cards; another becomes the default. False if not theirs."""
+def remove_card(ctx, customer_id, card_id, notify=True):
+    """Forget one of the customer's cards (or bank accounts); another becomes the default.
+    False if not theirs. ``notify``: the "card removed" message."""
     with session_scope(ctx.sessions) as session:
         row = session.execute(
             select(Card).where(Card.id == card_id, Card.customer_id == customer_id)
@@ -360,7 +375,8 @@ def remove_card(ctx, customer_id, card_id):
             if successor is not None:
                 successor.is_default = True
     sync_payment_account(ctx, customer_id)
-    notices.card_removed(ctx, row)
+    if notify:
+        notices.card_removed(ctx, row)
     return True
 
 

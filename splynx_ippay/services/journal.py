@@ -1,16 +1,18 @@
 """The payment journal: the only place that orders the steps of moving money, and the one
-guarded path to a SALE for every channel (portal, direct link, staff, charge run, a resumed
-worker).
+guarded path to a SALE (a card) or a CHECK (a bank account, ACH) for every channel (portal,
+direct link, staff, charge run, a resumed worker).
 
-    open (commit, lock held) → re-read the document → sent (commit) → SALE
+    open (commit, lock held) → re-read the document → sent (commit) → SALE | CHECK
         → approved | declined | unknown
     unknown → ENQ with the same TransactionID → approved | declined | failed
     approved → find or create the Splynx payment → posted | post_pending
+    posted (a CHECK) → the bank returns it days later → returned (services/ach_returns.py)
 
 Invariants (design.md §3), each relied on below:
 
 1. The attempt and its TransactionID are committed before the request leaves.
-2. An unknown outcome is settled by ENQ with the same TransactionID, never by a second SALE.
+2. An unknown outcome is settled by ENQ with the same TransactionID, never by a second SALE
+   (or CHECK).
 3. A document has at most one attempt holding it: the ``lock_key`` unique index. Once the
    lock is held, :func:`charge` reads the document again from Splynx and consults the
    journal before the SALE: a document paid (in Splynx, or by an approval Splynx has not
@@ -44,10 +46,10 @@ from ..db import session_scope
 from ..ippay import (GatewayError, GatewayNotSentError, GatewayRequestError,
                      new_transaction_id)
 from ..messages import N_
-from ..models import (AttemptKind, AttemptStatus as S, Channel, GatewayMode, PaymentAttempt,
-                      save, utcnow)
+from ..models import (AttemptKind, AttemptStatus as S, Channel, GatewayMode, Method,
+                      PaymentAttempt, save, utcnow)
 from ..money import format_cents
-from ..splynx import SplynxError
+from ..splynx import SplynxError, SplynxNotFoundError
 from . import documents, fees, notices, statements
 from .settings import FEE_CATEGORY_NAME, Terminal
 
@@ -88,12 +90,15 @@ class Opened(NamedTuple):
 class PaymentSource(NamedTuple):
     """What an attempt is charged to: a saved card (``card`` row with its token), or a card
     typed in for this payment (``typed``: an ``ippay.Card`` with its CVV2, never stored),
-    with the brand and last four digits that may be kept."""
+    with the brand and last four digits that may be kept. A bank account (saved: ``card``
+    is its row; typed in: ``bank.account``) carries ``bank``, a
+    ``bank_accounts.BankDebit`` (SEC code, account type, holder, authorisation)."""
 
     brand: str
     last4: str
     card: object = None
     typed: object = None
+    bank: object = None
 
 
 def lock_key(kind, customer_id, document_id=None):
@@ -118,7 +123,7 @@ def open_attempt(ctx, *, kind, customer_id, amount_cents, source, channel, termi
     if not isinstance(amount_cents, int) or amount_cents <= 0:
         raise ValueError(f"amount must be positive integer cents, got {amount_cents!r}")
     kind = AttemptKind(kind)
-    saved = source.card
+    saved, bank = source.card, source.bank
     fee = fees.compute(amount_cents, fee_rate)
     fee_fields = dict(fee_cents=fee.fee_cents, fee_tax_cents=fee.tax_cents,
                       fee_rate=fee_rate.rate if fee_rate else 0,
@@ -137,6 +142,11 @@ def open_attempt(ctx, *, kind, customer_id, amount_cents, source, channel, termi
             gateway_mode=terminal.mode, card_id=saved.id if saved is not None else None,
             token=saved.token if saved is not None else None, card_brand=source.brand,
             card_last4=source.last4, admin_id=admin_id, **fee_fields,
+            method=Method.BANK if bank is not None else Method.CARD,
+            sec_code=bank.sec if bank is not None else None,
+            account_type=bank.account_type if bank is not None else None,
+            holder_name=bank.holder[:100] if bank is not None else None,
+            authorization_id=bank.authorization_id if bank is not None else None,
         )
 
     for _ in range(3):
@@ -335,16 +345,22 @@ def _recheck_balance(ctx, attempt):
 
 @_yield_when_moved
 def charge(ctx, attempt, source=None, slots=None):
-    """Charge an opened attempt once — the only way to a SALE — and settle and post it.
+    """Charge an opened attempt once — the only way to a SALE or a CHECK — and settle and
+    post it.
 
     Under the attempt's lock the document is read again (:func:`_recheck`); then the
     worker's gateway slot is taken (``slots``), the attempt marked sent, and the SALE made:
     to the attempt's saved token, or to ``source.typed`` (a card typed in, sent with its
-    CVV2 and ``Tokenize="true"`` so that the approval carries the token to keep). Returns
-    the attempt as it ends: skipped, posted, post_pending, declined, failed, or unknown when
-    neither the SALE nor ENQ could tell what happened (reconcile settles it later).
+    CVV2 and ``Tokenize="true"`` so that the approval carries the token to keep). A bank
+    attempt is a CHECK instead, with the SEC code, account type and holder fixed when it
+    was opened, to its token or to the account typed in (``source.bank.account``,
+    tokenized likewise). Returns the attempt as it ends: skipped, posted, post_pending,
+    declined, failed, or unknown when neither the gateway nor ENQ could tell what happened
+    (reconcile settles it later).
     """
     typed = source.typed if source is not None else None
+    if attempt.is_bank:
+        typed = source.bank.account if source is not None and source.bank is not None else None
     if typed is None and not attempt.token:
         return abandon(ctx, attempt, "nothing to charge: the card typed in is gone",
                        message=N_("The payment was interrupted before it was sent. "
@@ -368,13 +384,20 @@ def charge(ctx, attempt, source=None, slots=None):
     gateway = gateway_of(ctx, attempt)
     with _turn(ctx, slots, attempt):
         # Whoever moves it from created to sent sends it; anyone else must not (AttemptMoved).
-        attempt = _save(ctx, attempt, S.SENT, f"SALE {format_cents(attempt.charged_cents)}"
+        verb = f"CHECK {attempt.sec_code}" if attempt.is_bank else "SALE"
+        attempt = _save(ctx, attempt, S.SENT, f"{verb} {format_cents(attempt.charged_cents)}"
                         + (f" (fee {format_cents(attempt.fee_total_cents)})"
                            if attempt.fee_total_cents else ""))
-        # The amount and the fee with its VAT, as committed: one SALE for both.
+        # The amount and the fee with its VAT, as committed: one SALE (or CHECK) for both.
         charged = attempt.charged_cents
         try:
-            if typed is not None:
+            if attempt.is_bank:
+                result = gateway.check(
+                    attempt.transaction_id, charged, attempt.holder_name,
+                    account=typed, token=None if typed is not None else attempt.token,
+                    account_type=attempt.account_type, sec=attempt.sec_code,
+                    tokenize=typed is not None)
+            elif typed is not None:
                 result = gateway.sale(attempt.transaction_id, charged, card=typed,
                                       tokenize=True, origin=attempt.origin,
                                       order_number=attempt.document_number)
@@ -503,6 +526,9 @@ def post(ctx, attempt, first=False):
     logged in a payment statement (statements.py): bookkeeping that can neither block nor
     repeat the payment, completed by reconcile when it fails here.
     """
+    if attempt.return_code:
+        # Returned by the bank before Splynx took it: never recorded (ach_returns finishes it).
+        return attempt
     splynx = ctx.splynx
     try:
         if attempt.fee_total_cents and attempt.fee_transaction_id is None:
@@ -530,8 +556,10 @@ def post(ctx, attempt, first=False):
                 invoice_id=attempt.invoice_id,
                 request_id=attempt.proforma_id,
                 comment=f"IPpay transaction {attempt.transaction_id}, approval {attempt.approval}"
+                        + (f", ACH {attempt.sec_code}" if attempt.is_bank else "")
                         + _fee_words(attempt),
-                note=f"Paid by card {attempt.masked_card}" + _fee_words(attempt),
+                note=("Paid by bank account " if attempt.is_bank else "Paid by card ")
+                     + attempt.masked_card + _fee_words(attempt),
                 field_1=attempt.transaction_id,
                 field_2=attempt.masked_card,
             )
@@ -557,6 +585,55 @@ def _fee_words(attempt):
         return ""
     return (f"; {format_cents(attempt.amount_cents)} and "
             f"{attempt.fee_text or 'Service fee'} {format_cents(attempt.fee_total_cents)}")
+
+
+def splynx_payment_of(ctx, attempt):
+    """The id of the attempt's Splynx payment (recorded, else found by its TransactionID in
+    ``field_1``), or None; raises SplynxError."""
+    if attempt.splynx_payment_id is not None:
+        return attempt.splynx_payment_id
+    found = [p for p in ctx.splynx.find_payments(customer_id=attempt.customer_id,
+                                                 field_1=attempt.transaction_id)
+             if p.field_1 == attempt.transaction_id]
+    return found[0].id if found else None
+
+
+def delete_splynx_payment(ctx, attempt):
+    """Delete the attempt's Splynx payment (a void, an ACH return): the invoice it paid is
+    due again. Returns its id, or None when there is none; a payment deleted already (a
+    retry after a lost answer) is not an error. Raises SplynxError."""
+    payment_id = splynx_payment_of(ctx, attempt)
+    if payment_id is not None:
+        try:
+            ctx.splynx.delete_payment(payment_id)
+        except SplynxNotFoundError:
+            pass  # deleted already (a retry after a lost answer)
+    return payment_id
+
+
+def note_return(ctx, attempt, code, returned_on, note=None):
+    """Write a bank debit's return (code, day) on the attempt, before anything is reversed:
+    from then on it is never posted, and an interrupted reversal is finished later
+    (services/ach_returns.py)."""
+    attempt = _save(ctx, attempt, return_code=code[:4], returned_on=returned_on)
+    log.info("attempt %s returned by the bank: %s%s", attempt.transaction_id, code,
+             f" ({note})" if note else "")
+    return attempt
+
+
+def write_note(ctx, attempt, **fields):
+    """Write bookkeeping fields of an attempt (no status move); the attempt as it is now."""
+    return _save(ctx, attempt, **fields)
+
+
+def mark_returned(ctx, attempt, note):
+    """A bank debit whose return was reversed in Splynx ends ``returned`` (its payment
+    deleted). Returns ``(attempt, won)``: ``won`` True for the one process that made the
+    move (it alone notifies the customer, books a fee …)."""
+    try:
+        return _save(ctx, attempt, S.RETURNED, note, splynx_payment_id=None), True
+    except AttemptMoved as exc:
+        return exc.attempt, False
 
 
 @_yield_when_moved
@@ -596,4 +673,9 @@ def reconcile(ctx, min_age_seconds=None, limit=500):
         else:
             attempt = post(ctx, attempt)
         counts[attempt.status.value] = counts.get(attempt.status.value, 0) + 1
+    from . import ach_returns  # here: ach_returns builds on this module
+
+    returned = ach_returns.finish_pending(ctx)
+    if returned:
+        counts["returned"] = counts.get("returned", 0) + returned
     return counts

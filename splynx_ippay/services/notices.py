@@ -57,7 +57,8 @@ log = logging.getLogger(__name__)
 
 #: Every message the add-on sends (a template pair per language for each).
 PURPOSES = ("decline", "autopay_stopped", "reminder", "receipt", "card_added", "card_removed",
-            "expiring", "run_summary")
+            "expiring", "run_summary", "ach_returned", "bank_account_added",
+            "bank_account_removed")
 #: Minutes to wait after the 1st, 2nd, 3rd … failed try; the last value repeats.
 BACKOFF_MINUTES = (1, 5, 30, 120)
 #: Tries after which a message that could not be delivered is marked failed (about three
@@ -720,6 +721,21 @@ def receipt(ctx, attempt, *, card=None):
             "approval": attempt.approval or "", "paid_on": paid_on}))
 
 
+def ach_returned(ctx, attempt, *, reason, fee_cents=0, stops_autopay=False):
+    """Tell the customer their bank returned a debit (key ``attempt:<id>``): the masked
+    account, amount, invoice, the bank's reason (``reason``, English, written in the
+    message's language), the fee booked (cents, 0: none), whether automatic debits of the
+    account stopped, and a signed pay link."""
+    key = f"attempt:{attempt.id}"
+    return _safely("ach_returned", key, lambda: queue(
+        ctx, "ach_returned", key, customer_id=attempt.customer_id, values={
+            "account": attempt.masked_card or "", "amount_cents": attempt.amount_cents,
+            "invoice_number": attempt.document_number or "", "code": attempt.return_code or "",
+            "reason": _sentence(reason), "fee_cents": int(fee_cents or 0),
+            "stops_autopay": bool(stops_autopay), "reference": attempt.transaction_id,
+            "pay_url": pay_link(ctx, attempt)}))
+
+
 def card_added(ctx, card):
     """Tell the customer a card was saved (key ``card:<id>``)."""
     key = f"card:{card.id}"
@@ -736,6 +752,26 @@ def card_removed(ctx, card):
     return _safely("card_removed", key, lambda: queue(
         ctx, "card_removed", key, customer_id=card.customer_id, values={
             "card": card_view(card), "removed_on": ctx.today()}))
+
+
+def bank_account_added(ctx, account):
+    """Tell the customer a bank account was saved with their debit authorisation (key
+    ``bank:<id>``): the masked account and routing number, whether autopay uses it."""
+    key = f"bank:{account.id}"
+    return _safely("bank_account_added", key, lambda: queue(
+        ctx, "bank_account_added", key, customer_id=account.customer_id, values={
+            "account": card_view(account), "routing": account.masked_routing,
+            "added_on": ctx.today(), "autopay": bool(account.autopay)}))
+
+
+def bank_account_removed(ctx, account):
+    """Tell the customer a bank account was removed and its authorisation ended (key
+    ``bank:<id>``); ``account`` may be the row just deleted."""
+    key = f"bank:{account.id}"
+    return _safely("bank_account_removed", key, lambda: queue(
+        ctx, "bank_account_removed", key, customer_id=account.customer_id, values={
+            "account": card_view(account), "routing": account.masked_routing,
+            "removed_on": ctx.today()}))
 
 
 def expiry_date(card):

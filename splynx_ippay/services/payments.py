@@ -16,9 +16,9 @@ from typing import NamedTuple
 
 from ..ippay import GatewayError
 from ..messages import N_, Sentence, UserError
-from ..models import AttemptKind, AttemptStatus as S, Channel, TrialOutcome
+from ..models import AttemptKind, AttemptStatus as S, Channel, Method, TrialOutcome
 from ..splynx import SplynxError
-from . import cards as card_service, documents, fees, journal, limits
+from . import bank_accounts, cards as card_service, documents, fees, journal, limits
 from .documents import INVOICE, PROFORMA, DocumentNotFound, SplynxUnavailable  # noqa: F401
 
 log = logging.getLogger(__name__)
@@ -88,8 +88,11 @@ def fee_quote(ctx, amount_cents, channel=Channel.PORTAL, method="card"):
     return FeeQuote(rate, fee, fee_terms(rate), int(amount_cents or 0) + fee.total_cents)
 
 
-def _fee_rate_checked(ctx, channel, shown_terms):
-    """The fee rate to open the attempt with; refused when the page showed other terms."""
+def _fee_rate_checked(ctx, channel, shown_terms, bank=None):
+    """The fee rate to open the attempt with; refused when the page showed other terms.
+    A bank debit carries no fee yet: the pages show the card fee only (docs/fees.md)."""
+    if bank is not None:
+        return None
     rate = fee_rate_for(ctx, channel)
     if shown_terms is not None and shown_terms != fee_terms(rate):
         raise FeeChanged("The service fee has just changed. Please check the amount and "
@@ -118,6 +121,45 @@ class NewCard:
             brand=card_service.detect_brand(self.number), last4=self.number[-4:],
             typed=card_service.gateway_card(self.number, self.exp_month, self.exp_year,
                                             self.holder_name, self.cvv, self.postal_code))
+
+
+@dataclass(frozen=True)
+class NewBankAccount:
+    """A bank account typed in by the customer for one payment, debited by the journal's
+    CHECK; never stored, logged or repeated back (saving one is done on the saved
+    payment methods page, with the recurring authorisation)."""
+
+    account_number: str
+    routing_number: str
+    account_type: str
+    holder_name: str
+
+    def __repr__(self):
+        return f"NewBankAccount(••••{self.account_number[-4:]}, {self.account_type})"
+
+    @property
+    def last4(self):
+        return self.account_number[-4:]
+
+    def source(self, authorization_id):
+        account = bank_accounts.gateway_account(self.account_number, self.routing_number,
+                                                self.account_type)
+        return journal.PaymentSource(
+            brand=bank_accounts.type_label(self.account_type), last4=self.last4,
+            bank=bank_accounts.BankDebit(sec="WEB", account_type=self.account_type,
+                                         holder=self.holder_name,
+                                         authorization_id=authorization_id, account=account))
+
+
+class BankChoice(NamedTuple):
+    """Paying by bank account: the saved account ``account_id`` or ``new_account`` (a
+    :class:`NewBankAccount`), and ``acceptance`` (``bank_accounts.Acceptance``) of the
+    one-time authorisation the customer was shown, or None where the account's
+    authorisation in force applies (staff)."""
+
+    account_id: int = None
+    new_account: object = None
+    acceptance: object = None
 
 
 def unpaid_invoices(ctx, customer_id):
@@ -207,6 +249,60 @@ def _saved_source(ctx, customer_id, card_id, terminal):
     return journal.PaymentSource(brand=card.brand, last4=card.last4, card=card)
 
 
+def _bank_source(ctx, customer_id, bank, terminal):
+    """The :class:`journal.PaymentSource` of a bank payment, its one-time authorisation
+    recorded first when the customer gave one (the payment needs it or the account's
+    authorisation in force). Raises :class:`PaymentError` with nothing sent."""
+    if not bank_accounts.allows(ctx.module_settings.current(), Method.BANK):
+        raise PaymentError("Payments by bank account are not accepted here.")
+    if bank.new_account is not None:
+        account = bank.new_account
+        label = f"{bank_accounts.type_label(account.account_type)} •••• {account.last4} " \
+                f"({account.routing_number})"
+        auth_id = bank_accounts.record_single(ctx, customer_id, label=label,
+                                              acceptance=bank.acceptance)
+        return account.source(auth_id)
+    row = bank_accounts.get_account(ctx, customer_id, bank.account_id) \
+        if bank.account_id is not None else None
+    if row is None:
+        raise PaymentError("Choose one of your saved bank accounts.")
+    if not card_service.on_terminal(row, terminal):
+        raise PaymentError("The bank account {account} was saved for an earlier payment "
+                           "account of your provider and cannot be debited any more. Please "
+                           "add it again.", account=row.masked)
+    single = None
+    if bank.acceptance is not None:
+        single = bank_accounts.record_single(ctx, customer_id, label=f"{row.masked} "
+                                             f"({row.routing_number})",
+                                             acceptance=bank.acceptance, card_id=row.id)
+    try:
+        debit = bank_accounts.saved_debit(ctx, row, single_authorization_id=single)
+    except bank_accounts.BankAccountError as exc:
+        raise PaymentError(exc.sentence) from None
+    return journal.PaymentSource(brand=row.brand, last4=row.last4, card=row, bank=debit)
+
+
+def _source(ctx, customer_id, terminal, *, card_id, new_card, bank):
+    """What a payment is charged to: a bank account (``bank``), a card typed in or a saved
+    card."""
+    if bank is not None:
+        return _bank_source(ctx, customer_id, bank, terminal)
+    if not bank_accounts.allows(ctx.module_settings.current(), Method.CARD):
+        raise PaymentError("Payments by card are not accepted here.")
+    if new_card is not None:
+        if new_card.save:
+            limits.check_card_cap(ctx, ctx.module_settings.current().limits, customer_id)
+        return new_card.source()
+    return _saved_source(ctx, customer_id, card_id, terminal)
+
+
+def _link_authorization(ctx, source, opened, bank):
+    """A one-time authorisation names the payment it was given for."""
+    if bank is not None and bank.acceptance is not None and not opened.replay:
+        bank_accounts.link_single(ctx, source.bank.authorization_id,
+                                  opened.attempt.transaction_id)
+
+
 def _outcome(attempt):
     if attempt.status in (S.APPROVED, S.POST_PENDING, S.POSTED):
         return TrialOutcome.APPROVED
@@ -255,10 +351,12 @@ def _replayed(attempt, customer_id, kind, document_id):
 
 
 def pay_document(ctx, kind, document, *, request_key, channel, card_id=None, new_card=None,
-                 admin_id=None, client_address=None, link_key=None, fee_terms_shown=None):
+                 admin_id=None, client_address=None, link_key=None, fee_terms_shown=None,
+                 bank=None):
     """Charge the amount due on ``document`` (an invoice or proforma read from Splynx).
 
-    Pays with the saved card ``card_id`` or with ``new_card`` (:class:`NewCard`). The
+    Pays with the saved card ``card_id``, with ``new_card`` (:class:`NewCard`) or by bank
+    account (``bank``, a :class:`BankChoice`: a CHECK through the journal). The
     ``request_key`` is the journal key from ``request_keys.accept`` (a form submitted twice
     gets its first attempt back). ``admin_id`` is the administrator paying on the customer's
     behalf; ``link_key`` names a direct pay link for the card-testing limits;
@@ -276,14 +374,9 @@ def pay_document(ctx, kind, document, *, request_key, channel, card_id=None, new
     if not documents.is_unpaid(document):
         raise AlreadyPaid("This {name} ({number}) is already paid.", name=name,
                           number=document.number)
-    fee_rate = _fee_rate_checked(ctx, channel, fee_terms_shown)
+    fee_rate = _fee_rate_checked(ctx, channel, fee_terms_shown, bank)
     partner_id, terminal = _terminal(ctx, customer_id)
-    if new_card is not None:
-        if new_card.save:
-            limits.check_card_cap(ctx, ctx.module_settings.current().limits, customer_id)
-        source = new_card.source()
-    else:
-        source = _saved_source(ctx, customer_id, card_id, terminal)
+    source = _source(ctx, customer_id, terminal, card_id=card_id, new_card=new_card, bank=bank)
     try:
         opened = journal.open_attempt(
             ctx, kind=documents.ATTEMPT_KINDS[kind], customer_id=customer_id,
@@ -297,6 +390,7 @@ def pay_document(ctx, kind, document, *, request_key, channel, card_id=None, new
                            number=document.number) from None
     if opened.replay:
         return _replayed(opened.attempt, customer_id, kind, document.id)
+    _link_authorization(ctx, source, opened, bank)
     return _charge(ctx, opened, source=source, new_card=new_card, terminal=terminal,
                    client_address=client_address, link_key=link_key)
 
@@ -308,7 +402,7 @@ def refill_limits(ctx):
 
 
 def refill(ctx, customer_id, amount_cents, *, request_key, card_id=None, new_card=None,
-           channel="portal", client_address=None, fee_terms_shown=None):
+           channel="portal", client_address=None, fee_terms_shown=None, bank=None):
     """Add ``amount_cents`` to the customer's balance: a payment linked to no document
     (the service fee, when set, is charged on top; ``fee_terms_shown`` as
     :func:`pay_document`).
@@ -322,14 +416,9 @@ def refill(ctx, customer_id, amount_cents, *, request_key, card_id=None, new_car
     earlier = journal.find_by_request_key(ctx, request_key)
     if earlier is not None:
         return _replayed(earlier, customer_id, None, None)
-    fee_rate = _fee_rate_checked(ctx, channel, fee_terms_shown)
+    fee_rate = _fee_rate_checked(ctx, channel, fee_terms_shown, bank)
     partner_id, terminal = _terminal(ctx, customer_id)
-    if new_card is not None:
-        if new_card.save:
-            limits.check_card_cap(ctx, ctx.module_settings.current().limits, customer_id)
-        source = new_card.source()
-    else:
-        source = _saved_source(ctx, customer_id, card_id, terminal)
+    source = _source(ctx, customer_id, terminal, card_id=card_id, new_card=new_card, bank=bank)
     try:
         opened = journal.open_attempt(
             ctx, kind=AttemptKind.REFILL, customer_id=customer_id, amount_cents=amount_cents,
@@ -340,5 +429,6 @@ def refill(ctx, customer_id, amount_cents, *, request_key, card_id=None, new_car
                            "Please wait a moment and reload the page.") from None
     if opened.replay:
         return _replayed(opened.attempt, customer_id, None, None)
+    _link_authorization(ctx, source, opened, bank)
     return _charge(ctx, opened, source=source, new_card=new_card, terminal=terminal,
                    client_address=client_address, link_key=None)

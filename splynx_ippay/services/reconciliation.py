@@ -84,8 +84,9 @@ class _Finder:
 
 
 def _payment_methods(config):
-    ids = {config.default.payment_method_id}
+    ids = {config.default.payment_method_id, config.default.bank_payment_method_id}
     ids.update(p.payment_method_id for p in config.partners.values())
+    ids.update(p.bank_payment_method_id for p in config.partners.values())
     return sorted(i for i in ids if i)
 
 

@@ -33,7 +33,7 @@ from ..messages import UserError
 from ..models import (AttemptStatus as S, PaymentAttempt, Refund, RefundKind, RefundStatus as R,
                       save, utcnow)
 from ..money import format_cents
-from ..splynx import SplynxError, SplynxNotFoundError
+from ..splynx import SplynxError
 from . import fees, journal
 
 log = logging.getLogger(__name__)
@@ -93,7 +93,8 @@ def can_void(ctx, attempt, today=None):
     today = today or utcnow().date()
     # Only once posted: a void deletes the Splynx payment, and one not yet recorded
     # would be recorded after the void by the journal's retry (money booked, none taken).
-    return (attempt.status == S.POSTED and attempt.approval
+    # A bank debit has no void: IPpay retired VOIDACH (ippay §3); it is refunded by REVERSAL.
+    return (attempt.status == S.POSTED and attempt.approval and not attempt.is_bank
             and attempt.created_at.date() == today
             and refundable_cents(ctx, attempt) == attempt.amount_cents)
 
@@ -187,6 +188,11 @@ def refund(ctx, attempt_id, amount_cents, admin_id, reason=None):
     refund_row, attempt = _open(ctx, attempt_id, RefundKind.REFUND, amount_cents, admin_id,
                                 reason)
     gateway = journal.gateway_of(ctx, attempt)
+    if attempt.is_bank:
+        # A bank debit goes back by REVERSAL, with the CHECK's SEC code and account type.
+        return _send(ctx, refund_row, attempt, "refunded", lambda: gateway.ach_reversal(
+            attempt.transaction_id, amount_cents, attempt.holder_name, token=attempt.token,
+            account_type=attempt.account_type, sec=attempt.sec_code))
     return _send(ctx, refund_row, attempt, "refunded", lambda: gateway.credit(
         refund_row.given_cents, transaction_id=attempt.transaction_id, token=attempt.token))
 
@@ -245,6 +251,10 @@ def settle(ctx, refund_row):
         return _save(ctx, refund_row, last_error=f"ENQ: {exc}"[:2000])
     if refund_row.status == R.SENT:
         refund_row = _save(ctx, refund_row, R.UNKNOWN, "settling by ENQ")
+    if attempt.is_bank:
+        # ENQ answers CHECK ACCEPTED for the debit and for a REVERSAL of it alike, so it
+        # cannot tell: left unknown for staff to check in IPpay's reports (docs/ach.md).
+        return _save(ctx, refund_row, last_error="ENQ cannot tell a REVERSAL from its CHECK")
     text = (result.response_text or "").upper()
     known = {r.approval for r in refunds_of(ctx, attempt.id)
              if r.id != refund_row.id and r.approval}
@@ -265,18 +275,7 @@ def post(ctx, refund_row):
     key = f"IPPAY-REFUND-{attempt.transaction_id}-{refund_row.id}"
     try:
         if refund_row.kind == RefundKind.VOID:
-            payment_id = attempt.splynx_payment_id
-            if payment_id is None:
-                found = [p for p in splynx.find_payments(customer_id=attempt.customer_id,
-                                                         field_1=attempt.transaction_id)
-                         if p.field_1 == attempt.transaction_id]
-                payment_id = found[0].id if found else None
-            if payment_id is not None:
-                try:
-                    splynx.delete_payment(payment_id)
-                except SplynxNotFoundError:
-                    pass  # deleted already (a retry after a lost answer)
-            ref = str(payment_id or "")
+            ref = str(journal.delete_splynx_payment(ctx, attempt) or "")
             _take_back_fee(ctx, attempt, refund_row, f"IPPAY-FEE-VOID-{attempt.transaction_id}")
         else:
             found = [t for t in splynx.find_transactions(customer_id=attempt.customer_id,

@@ -33,6 +33,8 @@ STATE_FILE = "registration.json"
 #: The payment method payments made through the add-on are recorded with
 #: (Config → Finance → Payment methods), created at registration.
 PAYMENT_METHOD_NAME = "IPpay"
+#: ... and bank-account (ACH) payments (splynx §5.2 "Bank Account payment method").
+BANK_PAYMENT_METHOD_NAME = "IPpay bank account"
 
 TITLE = "Splynx Ippay Billing Add-On"
 ROOT = "/usr/share/splynx-ippay"
@@ -163,17 +165,17 @@ def obtain_api_key(cli, addresses=None):
     return domain, key, secret
 
 
-def ensure_payment_method(splynx):
-    """The id of the active ``IPpay`` payment method, created or re-activated as needed;
-    returns ``(id, change or None)``."""
-    method = splynx.find_payment_method(PAYMENT_METHOD_NAME)
+def ensure_payment_method(splynx, name=PAYMENT_METHOD_NAME, second_field="Card"):
+    """The id of the active payment method ``name`` (``IPpay``, or the bank accounts'
+    one), created or re-activated as needed; returns ``(id, change or None)``."""
+    method = splynx.find_payment_method(name)
     if method is None:
-        method_id = splynx.create_payment_method(PAYMENT_METHOD_NAME, is_active=True,
-                                                 field_names=("IPpay transaction", "Card"))
-        return method_id, f"payment method {PAYMENT_METHOD_NAME} created"
+        method_id = splynx.create_payment_method(name, is_active=True,
+                                                 field_names=("IPpay transaction", second_field))
+        return method_id, f"payment method {name} created"
     if not method.is_active:
         splynx.update_payment_method(method.id, is_active=True)
-        return method.id, f"payment method {PAYMENT_METHOD_NAME} re-activated"
+        return method.id, f"payment method {name} re-activated"
     return method.id, None
 
 
@@ -201,6 +203,8 @@ def register(splynx, cli=None):
 
     method_id, change = ensure_payment_method(splynx)
     done.changes += [change] if change else []
+    bank_method_id, change = ensure_payment_method(splynx, BANK_PAYMENT_METHOD_NAME, "Bank account")
+    done.changes += [change] if change else []
     before = splynx.find_transaction_category(REFUND_CATEGORY_NAME)
     splynx.ensure_transaction_category(REFUND_CATEGORY_NAME)
     if before is None:
@@ -215,6 +219,7 @@ def register(splynx, cli=None):
     # Payments are recorded with the add-on's own payment method, cards shown in its
     # payment account, unless an admin chose others.
     defaults = {**DEFAULTS, "payment_method_id": method_id,
+                "bank_payment_method_id": bank_method_id,
                 "payment_account_id": account.value or ""}
     stored = splynx.get_module_config(MODULE_NAME)
     missing = {k: v for k, v in defaults.items() if k not in stored}
@@ -250,10 +255,11 @@ def unregister(splynx, cli=None):
         done.instructions += points.instructions
         splynx.delete_module(MODULE_NAME)
         done.changes.append(f"module {MODULE_NAME} removed")
-    method = splynx.find_payment_method(PAYMENT_METHOD_NAME)
-    if method is not None and method.is_active:
-        splynx.update_payment_method(method.id, is_active=False)
-        done.changes.append(f"payment method {PAYMENT_METHOD_NAME} deactivated")
+    for name in (PAYMENT_METHOD_NAME, BANK_PAYMENT_METHOD_NAME):
+        method = splynx.find_payment_method(name)
+        if method is not None and method.is_active:
+            splynx.update_payment_method(method.id, is_active=False)
+            done.changes.append(f"payment method {name} deactivated")
     for change in done.changes:
         log.info("unregistration: %s", change)
     return done

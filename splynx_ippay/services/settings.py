@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 MODULE_NAME = "splynx_ippay_addon"
 STATEMENT_GROUPINGS = {"month": "Month", "day": "Day"}
 DIRECT_LINK_MODES = ("signed", "open", "off")
+#: The module setting ``payment_type``: what customers may save and pay with (splynx §5.2).
+PAYMENT_TYPES = {"all": "All", "card": "Credit card", "bank": "Bank account"}
 CONCURRENCY_RANGE = (1, 64)
 #: The Splynx administrator role allowed to change settings, void and refund by default.
 DEFAULT_STAFF_ROLES = ("super-administrator",)
@@ -78,6 +80,8 @@ class PartnerSettings:
     gateway_mode: Optional[GatewayMode] = GatewayMode.TEST
     #: Splynx payment method the add-on's payments are recorded with.
     payment_method_id: Optional[int] = None
+    #: ... and its bank-account (ACH) payments (splynx §5.2 "Bank Account payment method").
+    bank_payment_method_id: Optional[int] = None
 
 
 @dataclass(frozen=True)
@@ -123,6 +127,10 @@ class ModuleConfig:
     currency: str = "USD"
     currency_sign: str = "$"
     direct_links: str = "signed"
+    #: What customers may save and pay with: ``all``, ``card`` or ``bank`` (docs/ach.md).
+    payment_type: str = "all"
+    #: A fee booked in Splynx when a bank debit is returned (0: none).
+    ach_return_fee_cents: int = 0
     staff_roles: Tuple[str, ...] = DEFAULT_STAFF_ROLES
     limits: CardLimits = field(default_factory=CardLimits)
     #: Automatic payments (services/autopay.py, services/dunning.py).
@@ -262,6 +270,10 @@ KEYS = {
     "gateway_mode": (_mode, "test"),
     # Splynx's own "Credit card" method until registration stores the add-on's (§2.5).
     "payment_method_id": (_optional_id, 3),
+    # Splynx's own "Bank transfer" method until registration stores the add-on's (§5.2).
+    "bank_payment_method_id": (_optional_id, 2),
+    "payment_type": (_choice(tuple(PAYMENT_TYPES)), "all"),
+    "ach_return_fee_cents": (_int(0, 100_000), 0),
     "payment_account_id": (_optional_id, ""),
     "statement_grouping": (_choice(tuple(STATEMENT_GROUPINGS)), "month"),
     "refill_min_cents": (_int(1, 10_000_000), 500),
@@ -296,7 +308,7 @@ KEYS = {
     "fee_autopay": (_flag, "0"),
 }
 #: The keys a partner may set apart from the default (``per_partner_options``).
-PARTNER_KEYS = ("terminal_id", "gateway_mode", "payment_method_id")
+PARTNER_KEYS = ("terminal_id", "gateway_mode", "payment_method_id", "bank_payment_method_id")
 #: What registration stores when a key is missing (never over an admin's value).
 DEFAULTS = {key: default for key, (_, default) in KEYS.items()}
 
@@ -321,7 +333,8 @@ def _read(stored, problems, where=""):
 
 def _partner(values):
     return PartnerSettings(terminal_id=values["terminal_id"], gateway_mode=values["gateway_mode"],
-                           payment_method_id=values["payment_method_id"])
+                           payment_method_id=values["payment_method_id"],
+                           bank_payment_method_id=values["bank_payment_method_id"])
 
 
 def parse_config(stored, partner_stored=None):
@@ -365,7 +378,8 @@ def parse_config(stored, partner_stored=None):
         refill_min_cents=values["refill_min_cents"], refill_max_cents=values["refill_max_cents"],
         charge_concurrency=values["charge_concurrency"], language=values["language"],
         currency=values["currency"], currency_sign=values["currency_sign"],
-        direct_links=values["direct_links"], staff_roles=values["staff_roles"], limits=limits,
+        direct_links=values["direct_links"], payment_type=values["payment_type"],
+        ach_return_fee_cents=values["ach_return_fee_cents"], staff_roles=values["staff_roles"], limits=limits,
         problems=tuple(problems))
 
 

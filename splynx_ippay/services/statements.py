@@ -43,6 +43,10 @@ GATEWAY = "IPpay"
 def payment_method_of(ctx, attempt):
     """The payment method of the attempt's partner (as its Splynx payment has)."""
     config = ctx.module_settings.current()
+    if attempt.is_bank:
+        # A bank debit is recorded with the bank-account method (splynx §5.2).
+        return (config.for_partner(attempt.partner_id).bank_payment_method_id
+                or config.default.bank_payment_method_id)
     return (config.for_partner(attempt.partner_id).payment_method_id
             or config.default.payment_method_id)
 GROUPINGS = ("month", "day")

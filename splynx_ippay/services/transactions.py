@@ -28,6 +28,7 @@ OUTCOME_WORDS = {
     S.FAILED: "not charged (error)",
     S.SKIPPED: "not charged: nothing was due any more",
     S.VOIDED: "voided",
+    S.RETURNED: "returned by the bank",
 }
 #: The log's Outcome filter: key → (words, the statuses it means). Refunded is apart.
 OUTCOME_FILTERS = {
@@ -167,7 +168,11 @@ def money_state(attempt, refund_rows, refundable_cents, can_void):
                 if r.kind == RefundKind.REFUND and r.status in _GAVE_BACK)
     open_rows = [r for r in refund_rows if not r.status.final]
     parts = []
-    if attempt.status == S.VOIDED:
+    if attempt.status == S.RETURNED:
+        parts.append(f"Returned by the customer's bank ({attempt.return_code}) on "
+                     f"{attempt.returned_on}: the Splynx payment was deleted (the invoice is "
+                     "unpaid again).")
+    elif attempt.status == S.VOIDED:
         void = next((r for r in refund_rows if r.kind == RefundKind.VOID
                      and r.status == R.POSTED), None)
         when = f" on {void.updated_at:%Y-%m-%d %H:%M} UTC" if void else ""

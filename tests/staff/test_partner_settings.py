@@ -13,7 +13,8 @@ from .conftest import run_worker_until_done, start_run
 from .test_charge_run import PERIOD
 
 MODULE = "splynx_ippay_addon"
-PARTNER2 = {"terminal_id": "PARTNER2TERM", "gateway_mode": "test", "payment_method_id": "3"}
+PARTNER2 = {"terminal_id": "PARTNER2TERM", "gateway_mode": "test", "payment_method_id": "3",
+            "bank_payment_method_id": "2"}
 
 
 def settings_url(world, partner=None):

@@ -13,6 +13,7 @@ from splynx_ippay.db import session_scope
 from splynx_ippay.models import StaffAction
 
 VALID = {"terminal_id": "TESTTERMINAL", "gateway_mode": "test", "payment_method_id": "3",
+         "bank_payment_method_id": "2", "payment_type": "all", "ach_return_fee": "0.00",
          "payment_account_id": "0", "statement_grouping": "day", "refill_min": "5.00",
          "refill_max": "1,000.00", "charge_concurrency": "8", "language": "en",
          "staff_roles": "super-administrator", "limit_new_cards_per_customer_day": "5",

@@ -38,7 +38,16 @@ VALUES = {
                     paid_on=dt.date(2026, 12, 5)),
     "card_added": dict(card=CARD, expiry="12/26", added_on=dt.date(2026, 12, 5), autopay=True),
     "card_removed": dict(card=CARD, removed_on=dt.date(2026, 12, 5)),
+    "bank_account_added": dict(account=CARD, routing="•••••0025", added_on=dt.date(2026, 12, 5),
+                               autopay=True),
+    "bank_account_removed": dict(account=CARD, routing="•••••0025",
+                                 removed_on=dt.date(2026, 12, 5)),
     "expiring": dict(card=CARD, expiry="12/26", expires_on=dt.date(2026, 12, 31), autopay=True),
+    "ach_returned": dict(account=CARD, amount_cents=4217,
+                         invoice_number="202410000031", code="R03",
+                         reason="No account, or the account could not be found", fee_cents=500,
+                         stops_autopay=True, reference="ABCDEF0123456789XY",
+                         pay_url="https://splynx.example/ippay/direct-pay-invoice-by-id?item_id=3"),
     "run_summary": dict(
         run_id=12, source="auto", period_from=dt.date(2026, 11, 1),
         period_to=dt.date(2026, 11, 30), started_at=None, finished_at=dt.datetime(2026, 12, 5),
@@ -52,7 +61,9 @@ VALUES = {
 SPARSE = {"public_url": "", "portal_url": None, "customer_name": ""}
 SPARSE_VALUES = {"decline": dict(pay_url=None, retry_on=None, invoice_number=""),
                  "autopay_stopped": dict(reason=""), "reminder": dict(invoice_number="", days=0),
-                 "receipt": dict(invoice_number="", approval=""), "run_summary": dict(run_url=None)}
+                 "receipt": dict(invoice_number="", approval=""), "run_summary": dict(run_url=None),
+                 "ach_returned": dict(invoice_number="", pay_url=None, fee_cents=0,
+                                      stops_autopay=False)}
 
 
 def render(purpose, language, sparse=False):

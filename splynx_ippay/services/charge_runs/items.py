@@ -10,7 +10,7 @@ from ...db import session_scope
 from ...models import (AttemptKind, AttemptStatus as S, Channel, ChargeItem, ChargeRun,
                        ItemStatus as I, PaymentAttempt, utcnow)
 from ...splynx import SplynxError
-from .. import autopay, dunning, journal
+from .. import autopay, bank_accounts, dunning, journal
 from ..cards import customer_terminal, default_cards, on_terminal
 
 log = logging.getLogger(__name__)
@@ -112,19 +112,37 @@ def record(ctx, item_id, worker, attempt):
     finish(ctx, item_id, worker, I.PENDING, note, attempt=attempt)
 
 
+def no_card_reason(session, customer_id):
+    """Why a customer of a run has nothing to charge, in staff words: a bank account whose
+    debit authorisation ended says so (bank_accounts.revoked_reason), else no card."""
+    return bank_accounts.revoked_reason(session, customer_id) or \
+        "No saved card."
+
+
 def _card(ctx, item, run):
     """``(card, why not)``: an automatic run uses the card the customer allowed for automatic
-    payments (autopay.card_for); a staff run the customer's default card."""
+    payments (autopay.card_for); a staff run the customer's default card or authorised bank
+    account."""
+    methods = bank_accounts.allowed_methods(ctx.module_settings.current())
     with session_scope(ctx.sessions) as session:
         if run.source in ("auto", "retry"):
-            return autopay.card_for(session, item.customer_id, item.invoice_id, ctx.today())
-        card = default_cards(session, [item.customer_id]).get(item.customer_id)
-    return card, None if card is not None else "No saved card."
+            card, why = autopay.card_for(session, item.customer_id, item.invoice_id,
+                                         ctx.today(), methods=methods)
+        else:
+            card = default_cards(session, [item.customer_id], methods).get(item.customer_id)
+            why = None if card is not None else no_card_reason(session, item.customer_id)
+        if card is None and "bank" in methods:
+            # A bank account whose authorisation ended is not debitable: say so, not "none".
+            why = bank_accounts.revoked_reason(session, item.customer_id) or why
+    return card, why
 
 
-def _fee_rate(ctx, run):
-    """The card service fee a run's charges add: only when the run was made with fees."""
-    return ctx.module_settings.current().fees.rate_for("card") if run.with_fees else None
+def _fee_rate(ctx, run, card):
+    """The service fee of the card's method (card or bank account) a run's charges add: only
+    when the run was made with fees."""
+    if not run.with_fees:
+        return None
+    return ctx.module_settings.current().fees.rate_for("bank" if card.is_bank else "card")
 
 
 def _start(ctx, item, run, worker):
@@ -149,16 +167,23 @@ def _start(ctx, item, run, worker):
                f"{terminal.terminal_id}: the customer must add it again.",
                masked_card=card.masked)
         return None, False
+    try:
+        # A bank account: a CHECK under its authorisation in force (revoked: skipped).
+        debit = bank_accounts.saved_debit(ctx, card) if card.is_bank else None
+    except bank_accounts.BankAccountError as exc:
+        finish(ctx, item.id, worker, I.SKIPPED, str(exc), masked_card=card.masked)
+        return None, False
     balance = item.invoice_id is None
     try:
         opened = journal.open_attempt(
             ctx, kind=AttemptKind.BALANCE if balance else AttemptKind.INVOICE,
             customer_id=item.customer_id, amount_cents=item.amount_cents,
-            source=journal.PaymentSource(brand=card.brand, last4=card.last4, card=card),
+            source=journal.PaymentSource(brand=card.brand, last4=card.last4, card=card,
+                                         bank=debit),
             channel=Channel.CHARGE_RUN, terminal=terminal, partner_id=partner_id,
             document_id=item.invoice_id, document_number=item.invoice_number,
             request_key=item_key(item.id), origin="RECURRING", admin_id=run.admin_id,
-            fee_rate=_fee_rate(ctx, run))
+            fee_rate=_fee_rate(ctx, run, card))
     except journal.AttemptInProgress as exc:
         finish(ctx, item.id, worker, I.SKIPPED,
                f"Another payment of this {'balance' if balance else 'invoice'} is in progress "

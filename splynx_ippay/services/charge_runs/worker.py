@@ -24,7 +24,7 @@ from ...models import (ACTIVE_RUN_STATES, OPEN_ITEM_STATUSES, ChargeItem, Charge
 from .. import journal, refunds, statements
 from ..cards import default_cards
 from . import leases
-from .items import process_item, target_key
+from .items import no_card_reason, process_item, target_key
 from .runs import filters_of, get_run
 from .selection import invoice_pages
 from .slots import TerminalSlots
@@ -281,7 +281,8 @@ class Worker:
                                   customer_id=inv.customer_id, amount_cents=inv.due_cents,
                                   status=I.QUEUED, tries=0)
                 if card is None:
-                    item.status, item.message = I.SKIPPED, "No saved card."
+                    item.status, item.message = I.SKIPPED, no_card_reason(session,
+                                                                          inv.customer_id)
                 session.add(item)
             session.execute(update(ChargeRun).where(ChargeRun.id == run.id)
                             .values(expand_offset=last_id))

@@ -200,3 +200,33 @@ def _cards(ctx, customer_id):
 def _card(ctx, card_id):
     with session_scope(ctx.sessions) as session:
         return session.get(Card, card_id)
+
+
+def test_autopay_debits_a_bank_account_by_check_and_skips_a_revoked_one(collections):
+    from splynx_ippay.models import ChargeItem, PaymentAttempt
+    from splynx_ippay.services import bank_accounts
+    from tests.support import save_bank_account
+
+    ctx = collections.ctx
+    payer, _ = collections.customer(cards=0)
+    revoked, _ = collections.customer(cards=0)
+    account = save_bank_account(ctx, payer)
+    other = save_bank_account(ctx, revoked, account="55512345", holder="Rev Oked")
+    bank_accounts.revoke(ctx, revoked, other.id)
+    paid, skipped = collections.invoice(payer, due=DAY), collections.invoice(revoked, due=DAY)
+    collections.schedules(DUE_DAY)
+    charge_due(collections, DAY)
+
+    assert collections.status(paid) == "paid" and collections.status(skipped) == "not_paid"
+    with session_scope(ctx.sessions) as session:
+        [attempt] = session.execute(select(PaymentAttempt)).scalars().all()
+        items = {i.customer_id: i for i in session.execute(select(ChargeItem)).scalars()}
+    assert attempt.is_bank and attempt.card_id == account.id and attempt.sec_code == "WEB"
+    assert attempt.origin == "RECURRING" and attempt.status.value == "posted"
+    [check] = [t for t in collections.world.sim_call("ledger")["transactions"] if t["type"] == "CHECK"]
+    assert check["transaction_id"] == attempt.transaction_id and check["last4"] == "6789"
+    assert not collections.sales(), "no SALE: the bank account is debited by CHECK"
+    assert items[payer].status.value == "charged"
+    assert items[revoked].status.value == "skipped"
+    assert "debit authorisation of the bank account Checking •••• 2345 was revoked" in \
+        items[revoked].message

@@ -250,3 +250,42 @@ def test_a_returned_check_cannot_be_reversed(ippay_sim):
     reversal = doc("REVERSAL", TransactionID="ACHR00000000000021", CardName="Pat", TotalAmount="1000", ACH=ach())
     assert_error(call(ippay_sim, reversal), "The transaction was returned by the bank; nothing is left to refund.")
 
+
+
+def test_listed_test_accounts_are_returned_after_their_days(ippay_sim):
+    # By last four digits and by the whole number; a token of the whole number matches too.
+    configure(ippay_sim, ach_returns={"6789": {"code": "R01", "after_days": 3},
+                                      "55512345": {"code": "R02"}})
+    call(ippay_sim, check("ACHL00000000000001", 2500, account="000123456789"))
+    call(ippay_sim, check("ACHL00000000000002", 2600, account="55512345",
+                          acct_attrs='Tokenize="true"'))
+    call(ippay_sim, check("ACHL00000000000003", 2700, account="11111999"))   # not listed
+    call(ippay_sim, check("ACHL00000000000004", 2800, account="99512345"))   # same last four, other number
+    token = ledger(ippay_sim, transaction_id="ACHL00000000000002")["transactions"][0]["token"]
+    assert call(ippay_sim, doc("CHECK", TransactionID="ACHL00000000000005", CardName="Pat", TotalAmount="2900",
+                               ACH=(f"<Token>{token}</Token><CheckNumber>100</CheckNumber>",
+                                    {"Type": "CHECKING", "SEC": "WEB"})))["ActionCode"] == "000"
+    scheduled = returns(ippay_sim)["scheduled"]
+    assert {(r["transaction_id"], r["code"], r["due_date"], r["origin"]) for r in scheduled} == {
+        ("ACHL00000000000001", "R01", (TODAY + datetime.timedelta(days=3)).isoformat(), "account"),
+        ("ACHL00000000000002", "R02", (TODAY + datetime.timedelta(days=2)).isoformat(), "account"),
+        ("ACHL00000000000005", "R02", (TODAY + datetime.timedelta(days=2)).isoformat(), "account")}
+    control(ippay_sim, "clock", {"advance_days": 2})
+    assert {r["transaction_id"] for r in csv.DictReader(io.StringIO(report(ippay_sim)))} == {
+        "ACHL00000000000002", "ACHL00000000000005"}
+    control(ippay_sim, "clock", {"advance_days": 1})
+    rows = list(csv.DictReader(io.StringIO(report(ippay_sim))))
+    assert [r["transaction_id"] for r in rows].count("ACHL00000000000001") == 1
+    assert len(rows) == 3, "each return is listed once"
+    configure(ippay_sim, ach_returns={})
+    call(ippay_sim, check("ACHL00000000000006", 2500, account="000123456789"))
+    assert [r for r in returns(ippay_sim)["scheduled"]] == []
+
+
+@pytest.mark.parametrize("value", [{"12": {"code": "R01"}}, {"6789": {"code": "R99"}},
+                                   {"6789": {"code": "R01", "after_days": -1}}, {"6789": "R01"},
+                                   ["6789"], {"67a9": {"code": "R01"}},
+                                   {"6789": {"code": "R01", "days": 3}}])
+def test_listed_accounts_that_are_refused(ippay_sim, value):
+    response = control(ippay_sim, "config", {"ach_returns": value})
+    assert response.status_code == 400 and "ach_returns" in response.json()["error"]

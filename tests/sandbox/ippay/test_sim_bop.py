@@ -275,3 +275,22 @@ def test_a_check_the_bank_returns_later(sim):
     sim.control.post("/_sim/clock", json={"advance_days": 2})
     report = sim.control.get("/_sim/ach/returns.csv").get_data(as_text=True)
     assert f",{tid(14)}," in report and ",R01,Insufficient Funds,90100," in report  # ... returned later
+
+
+def test_what_the_module_builds_for_a_business_account_and_a_split_name(sim):
+    # 0.11 meant CCD for business accounts, but the rule tests the Type *after* the account
+    # type map made "Business Checking" CHECKING: the module sends PPD unless nacha_sec_code
+    # says otherwise (docs/ach.md compares it with the add-on, which sends CCD itself).
+    business = dict(BANK, account_type="Business Checking", name="", first_name="Tofu",
+                    last_name="Beast Inc")
+    read, request = agreed(sim, **business, action="Normal Authorization", amount="12.00",
+                           order_number=tid(13))
+    assert request.find("ACH").attrib == {"Type": "CHECKING", "SEC": "PPD"}
+    assert request.findtext("CardName") == "Tofu Beast Inc"  # 0.12: first + last name
+    assert request.findtext("ACH/CheckNumber") == "100"      # made up when none is given
+    assert request.findtext("TotalAmount") == "1200" and request.findtext("UDField3").startswith(
+        "Business::OnlinePayment::IPPay")
+    assert read["is_success"] == "1"
+    ccd, request = agreed(sim, **dict(business, nacha_sec_code="CCD"), action="Normal Authorization",
+                          amount="13.00", order_number=tid(14))
+    assert request.find("ACH").attrib["SEC"] == "CCD" and ccd["is_success"] == "1"
