@@ -146,3 +146,24 @@ def test_two_workers_on_one_run_stay_within_the_terminals_budget(busy_world):
     assert all(w.slots.peak <= 3 for w in workers)
     assert 2 <= peak[0] <= 3, peak
     assert held_by(addon, leases.terminal_key(workers[0].slots.terminals()[0])) == {}
+
+
+def test_a_vanished_local_workers_leases_come_back_at_once(ctx):
+    """A worker SIGKILLed on this host is certainly not sending anything: a worker started
+    after it takes its share at once, not when the leases expire (a restart resumes)."""
+    import socket
+    import subprocess
+    import sys
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    with session_scope(ctx.sessions) as session:
+        session.add(ChargeWorker(token="killed", host=socket.gethostname()[:100], pid=gone.pid))
+    assert leases.hold(ctx, "killed", KEY, budget=4, share=4, busy=0, ttl_seconds=300) == 4
+    restarted = Worker(ctx, concurrency=4)
+    restarted._register()
+    restarted.recover()
+    assert held_by(ctx) == {}
+    assert leases.hold(ctx, restarted.token, KEY, budget=4, share=4, busy=0,
+                       ttl_seconds=30) == 4
+    restarted._unregister()

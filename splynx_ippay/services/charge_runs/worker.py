@@ -20,7 +20,7 @@ from sqlalchemy import func, select, update
 
 from ...db import session_scope
 from ...models import (ACTIVE_RUN_STATES, OPEN_ITEM_STATUSES, ChargeItem, ChargeRun,
-                       ChargeWorker, ItemStatus as I, RunState, utcnow)
+                       ChargeWorker, GatewayLease, ItemStatus as I, RunState, utcnow)
 from .. import journal, refunds, statements
 from ..cards import default_cards
 from . import leases
@@ -163,26 +163,30 @@ class Worker:
                 session.add(ChargeWorker(token=self.token, host=self.host, pid=os.getpid()))
 
     def _dead_tokens(self, session, tokens):
-        """Which of the claim ``tokens`` belong to workers that are gone."""
+        """Which of the ``tokens`` (of claims, expansions, leases) belong to workers that
+        are gone: ``(dead, gone)``, where ``gone`` are those certainly not running any more
+        (their process vanished on this host), the others having missed their heartbeat."""
         tokens = {t for t in tokens if t and t != self.token}
         if not tokens:
-            return set()
+            return set(), set()
         workers = {w.token: w for w in session.execute(
             select(ChargeWorker).where(ChargeWorker.token.in_(list(tokens)))).scalars()}
         stale = utcnow() - dt.timedelta(seconds=self.lease)
-        dead = set()
+        dead, gone = set(), set()
         for token in tokens:
             worker = workers.get(token)
-            if worker is None or worker.heartbeat_at < stale:
-                dead.add(token)
-            elif worker.host == self.host and worker.pid != os.getpid() and not _alive(worker.pid):
+            if worker is not None and worker.host == self.host \
+                    and worker.pid != os.getpid() and not _alive(worker.pid):
                 # On this host a vanished process is certainly dead: no need to wait for
                 # the lease (a worker restarted after a SIGKILL resumes at once).
+                dead.add(token)
+                gone.add(token)
+            elif worker is None or worker.heartbeat_at < stale:
                 dead.add(token)
         if dead:
             session.execute(ChargeWorker.__table__.delete().where(
                 ChargeWorker.token.in_(list(dead))))
-        return dead
+        return dead, gone
 
     def recover(self):
         """Take over items and expansions left by workers that died; returns items moved."""
@@ -193,7 +197,15 @@ class Worker:
             expanding = session.execute(
                 select(ChargeRun.claim_token).where(ChargeRun.state == RunState.EXPANDING)
             ).scalars().all()
-            dead = self._dead_tokens(session, set(claimed) | set(expanding))
+            holders = session.execute(select(GatewayLease.holder).where(
+                GatewayLease.holder.is_not(None)).distinct()).scalars().all()
+            dead, gone = self._dead_tokens(session, set(claimed) | set(expanding) | set(holders))
+            if gone:
+                # Nothing of a vanished process is in flight: its share of the terminal's
+                # budget comes back now, not when its leases expire.
+                session.execute(update(GatewayLease).where(GatewayLease.holder.in_(list(gone)))
+                                .values(holder=None, expires_at=None)
+                                .execution_options(synchronize_session=False))
             if not dead:
                 return 0
             moved = session.execute(
