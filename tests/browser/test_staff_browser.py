@@ -367,6 +367,7 @@ def test_staff_forms_by_keyboard(page, staff_data, viewport):
     page.keyboard.type("01312030")
     tab_to(page, "max_total")  # customers, partner, minimum, maximum
     page.keyboard.type("500")
+    tab_to(page, "with_fees")  # the service fee's checkbox comes next, then Preview
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.textContent") == "Preview"
     page.keyboard.press("Enter")
@@ -375,7 +376,8 @@ def test_staff_forms_by_keyboard(page, staff_data, viewport):
 
     page.goto(f"{stack.front}/ippay/admin/settings")
     page.get_by_label(re.compile("Charge concurrency")).focus()
-    tab_to(page, "test-gateway", limit=14)  # language, roles, the limits, Save, Test gateway
+    # language, roles, the limits, the service fees, Save, Test gateway
+    tab_to(page, "test-gateway", limit=40)
     page.keyboard.press("Enter")
     expect(page.locator("#test-result")).to_contain_text("answers PING")
     # The partner selector: a choice made with the arrow keys shows that partner at once.
