@@ -384,8 +384,14 @@ class Container:
                   "--setenv=PYTHONDONTWRITEBYTECODE=1", *argv])
 
     def start_emulator(self):
+        # Lenient, and offering the methods the API blueprint does not document: the release
+        # the upgrade tests start from predates the blueprint checks, and registration here
+        # takes the API path for entry points (no add-on CLI in the container). The current
+        # release's requests are held to the blueprint by tests/integration and
+        # tests/registration, against the strict emulator.
         self.start_service("splynx-emulator", ["/usr/bin/python3", "-m", "sandbox.splynx",
-                                               "--port", str(EMULATOR_PORT)])
+                                               "--port", str(EMULATOR_PORT), "--lenient",
+                                               "--undocumented", "allow"])
         self.python("wait", f"http://127.0.0.1:{EMULATOR_PORT}/api/2.0/admin/api/check")
 
     def stop_emulator(self):
