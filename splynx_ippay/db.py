@@ -1,6 +1,9 @@
 """Database engine, sessions and migrations (SQLite, MariaDB or PostgreSQL by URL)."""
 
 import os
+import sqlite3
+import threading
+import time
 from contextlib import contextmanager
 
 from sqlalchemy import create_engine, event
@@ -24,6 +27,125 @@ _POSTGRESQL_OPTIONS = (f"-c idle_in_transaction_session_timeout={LOST_CLIENT_SEC
 _MARIADB_INIT = f"SET SESSION idle_write_transaction_timeout = {LOST_CLIENT_SECONDS}"
 
 
+class _WriteTurn:
+    """One writer at a time among this process's connections to one SQLite file, and those
+    that asked with :func:`first_in_line` before the others."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._urgent = threading.Condition(self._lock)
+        self._others = threading.Condition(self._lock)
+        self._held = False
+        self._urgent_waiting = 0
+
+    def acquire(self, urgent, timeout):
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            if urgent:
+                self._urgent_waiting += 1
+            try:
+                while self._held or (not urgent and self._urgent_waiting):
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        return False
+                    (self._urgent if urgent else self._others).wait(left)
+                self._held = True
+                return True
+            finally:
+                if urgent:
+                    self._urgent_waiting -= 1
+
+    def release(self):
+        with self._lock:
+            self._held = False
+            # Wake one: an urgent writer if any waits, else another.
+            (self._urgent if self._urgent_waiting else self._others).notify()
+
+
+_first_in_line = threading.local()
+
+
+@contextmanager
+def first_in_line():
+    """The SQLite writes of this thread inside the block take the file before this
+    process's other writers waiting for it: the charge worker's move to ``sent``, made with
+    a gateway slot held, would otherwise queue behind every other thread's bookkeeping
+    (docs/performance.md). Other databases have row locks, and ignore it."""
+    _first_in_line.active = True
+    try:
+        yield
+    finally:
+        _first_in_line.active = False
+
+
+class _WriterTurnCursor(sqlite3.Cursor):
+    def execute(self, sql, *args):
+        self.connection.before_statement(sql)
+        return super().execute(sql, *args)
+
+    def executemany(self, sql, *args):
+        self.connection.before_statement(sql)
+        return super().executemany(sql, *args)
+
+
+class _WriterTurnConnection(sqlite3.Connection):
+    """A SQLite connection that, in this process, waits its turn to write (:class:`_WriteTurn`).
+
+    SQLite lets one connection write at a time. One that finds the file locked retries
+    in sleeps that grow to 100 ms (``busy_timeout``), so with the charge worker's threads
+    writing at once, most of their time went to sleeping while the file was free
+    (docs/performance.md). Here a thread takes the process's turn for the file before its
+    transaction's first write and gives it back when the transaction ends, and the next
+    one starts at once. Another process (a web worker) still meets SQLite's own lock and
+    busy timeout, as before; no one waits for the turn longer than the timeout allows.
+    """
+
+    _turns = {}
+    _turns_lock = threading.Lock()
+
+    def __init__(self, database, *args, timeout=5.0, **kwargs):
+        super().__init__(database, *args, timeout=timeout, **kwargs)
+        with self._turns_lock:
+            self._turn = self._turns.setdefault(os.path.realpath(database), _WriteTurn())
+        self._timeout = timeout
+        self._holding = False
+
+    def cursor(self, factory=_WriterTurnCursor):
+        return super().cursor(factory)
+
+    def before_statement(self, sql):
+        if not self._holding and sql.lstrip()[:6].upper() in _SQLITE_WRITES:
+            # Past the timeout the statement goes on, and SQLite decides as it would have.
+            self._holding = self._turn.acquire(getattr(_first_in_line, "active", False),
+                                               self._timeout)
+
+    def _end_turn(self):
+        if self._holding:
+            self._holding = False
+            self._turn.release()
+
+    def commit(self):
+        try:
+            super().commit()
+        finally:
+            self._end_turn()
+
+    def rollback(self):
+        try:
+            super().rollback()
+        finally:
+            self._end_turn()
+
+    def close(self):
+        try:
+            super().close()
+        finally:
+            self._end_turn()
+
+
+_SQLITE_WRITES = ("INSERT", "UPDATE", "DELETE", "REPLAC")
+
+
 def make_engine(url):
     """An engine for ``url`` with the per-database settings the journal relies on."""
     options = {"future": True, "pool_pre_ping": True}
@@ -36,8 +158,10 @@ def make_engine(url):
         # than fail, and let readers run beside the writer. Connections are pooled (as
         # SQLAlchemy 2 does by default; 1.4 opens one per session), so a page does not pay
         # for opening the file and setting it up on every request.
-        options["connect_args"] = {"check_same_thread": False, "timeout": 30}
-        options.update(poolclass=QueuePool, pool_size=8, max_overflow=16)
+        # A file cannot vanish like a server connection: no ping before each use.
+        options["connect_args"] = {"check_same_thread": False, "timeout": 30,
+                                   "factory": _WriterTurnConnection}
+        options.update(poolclass=QueuePool, pool_size=8, max_overflow=16, pool_pre_ping=False)
     engine = create_engine(url, **options)
     if url.startswith("sqlite"):
         @event.listens_for(engine, "connect")

@@ -13,10 +13,11 @@ change status only through :func:`compare_and_set`, along their transition table
 
 import datetime as dt
 import enum
+import functools
 
 from sqlalchemy import (
     BigInteger, Boolean, Column, Date, DateTime, ForeignKey, Index, Integer, String, Text,
-    UniqueConstraint, false as sa_false, update,
+    UniqueConstraint, bindparam, false as sa_false,
 )
 from sqlalchemy.orm import declarative_base, make_transient_to_detached, relationship
 from sqlalchemy.types import TypeDecorator
@@ -180,6 +181,26 @@ def next_status(table, current, wanted):
     return wanted
 
 
+@functools.lru_cache(maxsize=None)
+def _conditional_update(table, on_status):
+    """``UPDATE <table> SET … WHERE id = :where_id [AND status = :where_status]``, built once
+    per table: the SET clause comes from the parameters of each execution, and a statement
+    made once keeps its cache key, which SQLAlchemy would otherwise work out again for every
+    status move (docs/performance.md)."""
+    condition = table.c.id == bindparam("where_id")
+    if on_status:
+        condition &= table.c.status == bindparam("where_status")
+    return table.update().where(condition)
+
+
+def _record_event(session, row, from_status, to_status, note):
+    """The row's history: one event (a Core insert, executed at once)."""
+    events = type(row).Event.__table__
+    session.execute(events.insert(), {type(row).Event.OWNER_COLUMN: row.id,
+                                      "from_status": from_status, "to_status": to_status,
+                                      "note": (note or "")[:255] or None, "at": utcnow()})
+
+
 def compare_and_set(session, row, wanted, note=None, **fields):
     """Move ``row`` (an attempt or a refund) from the status it was read with to ``wanted``.
 
@@ -197,23 +218,20 @@ def compare_and_set(session, row, wanted, note=None, **fields):
     values = dict(fields, status=wanted, updated_at=utcnow())
     if not model.holds_lock(wanted):
         values["lock_key"] = None
-    moved = session.execute(
-        update(model).where(model.id == row.id, model.status == row.status).values(**values)
-        .execution_options(synchronize_session=False)).rowcount == 1
+    moved = session.execute(_conditional_update(model.__table__, True),
+                            dict(values, where_id=row.id, where_status=row.status)).rowcount == 1
     if not moved:
         return None
-    session.add(model.Event(owner_id=row.id, from_status=row.status.value,
-                            to_status=wanted.value, note=(note or "")[:255] or None))
+    _record_event(session, row, row.status.value, wanted.value, note)
     return values
 
 
 def write_fields(session, row, **fields):
     """Write ``fields`` of ``row`` without a status move (e.g. the last ENQ error); returns
     the values written."""
-    model = type(row)
     values = dict(fields, updated_at=utcnow())
-    session.execute(update(model).where(model.id == row.id).values(**values)
-                    .execution_options(synchronize_session=False))
+    session.execute(_conditional_update(type(row).__table__, False),
+                    dict(values, where_id=row.id))
     return values
 
 
@@ -481,6 +499,8 @@ class AttemptEvent(Base):
 
     attempt = relationship(PaymentAttempt, back_populates="events")
 
+    OWNER_COLUMN = "attempt_id"
+
     def __init__(self, owner_id=None, **fields):
         super().__init__(attempt_id=owner_id, **fields)
 
@@ -707,6 +727,8 @@ class RefundEvent(Base):
     from_status = Column(String(16))
     to_status = Column(String(16), nullable=False)
     note = Column(String(255))
+
+    OWNER_COLUMN = "refund_id"
 
     def __init__(self, owner_id=None, **fields):
         super().__init__(refund_id=owner_id, **fields)

@@ -39,10 +39,10 @@ import logging
 import time
 from typing import NamedTuple
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 
-from ..db import session_scope
+from ..db import first_in_line, session_scope
 from ..ippay import (GatewayError, GatewayNotSentError, GatewayRequestError,
                      new_transaction_id)
 from ..messages import N_
@@ -282,16 +282,26 @@ class _Skip(NamedTuple):
     message: str
 
 
+def _approvals_of(column):
+    attempts = PaymentAttempt.__table__
+    return select(attempts.c.id, attempts.c.transaction_id).where(
+        attempts.c.kind == bindparam("kind"), attempts.c[column] == bindparam("document_id"),
+        attempts.c.id != bindparam("attempt_id"),
+        attempts.c.status.in_([S.APPROVED, S.POST_PENDING])).limit(1)
+
+
+#: Built once (models._conditional_update says why), per document column.
+_APPROVALS = {AttemptKind.INVOICE: _approvals_of("invoice_id"),
+              AttemptKind.PROFORMA: _approvals_of("proforma_id")}
+
+
 def _approval_not_in_splynx(ctx, attempt):
     """Another attempt on the same document that the gateway approved and Splynx has not
-    recorded yet: the document is paid, whatever Splynx says."""
-    column = (PaymentAttempt.invoice_id if attempt.kind == AttemptKind.INVOICE
-              else PaymentAttempt.proforma_id)
+    recorded yet (its id and transaction_id): the document is paid, whatever Splynx says."""
     with session_scope(ctx.sessions) as session:
-        return session.execute(select(PaymentAttempt).where(
-            PaymentAttempt.kind == attempt.kind, column == attempt.document_id,
-            PaymentAttempt.id != attempt.id,
-            PaymentAttempt.status.in_([S.APPROVED, S.POST_PENDING]))).scalars().first()
+        return session.execute(_APPROVALS[attempt.kind], {
+            "kind": attempt.kind, "document_id": attempt.document_id,
+            "attempt_id": attempt.id}).first()
 
 
 def _recheck(ctx, attempt):
@@ -385,9 +395,11 @@ def charge(ctx, attempt, source=None, slots=None):
     with _turn(ctx, slots, attempt):
         # Whoever moves it from created to sent sends it; anyone else must not (AttemptMoved).
         verb = f"CHECK {attempt.sec_code}" if attempt.is_bank else "SALE"
-        attempt = _save(ctx, attempt, S.SENT, f"{verb} {format_cents(attempt.charged_cents)}"
-                        + (f" (fee {format_cents(attempt.fee_total_cents)})"
-                           if attempt.fee_total_cents else ""))
+        with first_in_line():  # the slot is held: this write goes before the bookkeeping
+            attempt = _save(ctx, attempt, S.SENT,
+                            f"{verb} {format_cents(attempt.charged_cents)}"
+                            + (f" (fee {format_cents(attempt.fee_total_cents)})"
+                               if attempt.fee_total_cents else ""))
         # The amount and the fee with its VAT, as committed: one SALE (or CHECK) for both.
         charged = attempt.charged_cents
         try:

@@ -29,7 +29,7 @@ import datetime as dt
 import logging
 import threading
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select
 
 from ..db import session_scope
 from ..models import AttemptStatus as S, PaymentAttempt, utcnow
@@ -102,14 +102,19 @@ def _process_id(ctx, title, payment_type):
         return process_id, False
 
 
+_ATTEMPTS = PaymentAttempt.__table__
+#: Built once (models._conditional_update says why); ``updated_at`` is written as it is.
+_MARK = (_ATTEMPTS.update()
+         .where(_ATTEMPTS.c.id == bindparam("attempt_id"),
+                _ATTEMPTS.c.statement_record_id.is_(None))
+         .values(statement_record_id=bindparam("record_id"),
+                 updated_at=_ATTEMPTS.c.updated_at))
+
+
 def _mark(ctx, attempt_id, record_id):
     """Keep the record id on the attempt (only while none is kept; updated_at unchanged)."""
     with session_scope(ctx.sessions) as session:
-        session.execute(
-            update(PaymentAttempt)
-            .where(PaymentAttempt.id == attempt_id, PaymentAttempt.statement_record_id.is_(None))
-            .values(statement_record_id=record_id, updated_at=PaymentAttempt.updated_at)
-            .execution_options(synchronize_session=False))
+        session.execute(_MARK, {"attempt_id": attempt_id, "record_id": record_id})
 
 
 def write(ctx, attempt, payment_date, search_first=True):

@@ -4,7 +4,7 @@ stopped worker left, and record the outcome on the item."""
 
 import logging
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select
 
 from ...db import session_scope
 from ...models import (AttemptKind, AttemptStatus as S, Channel, ChargeItem, ChargeRun,
@@ -14,6 +14,16 @@ from .. import autopay, bank_accounts, dunning, journal
 from ..cards import customer_terminal, default_cards, on_terminal
 
 log = logging.getLogger(__name__)
+
+_ITEMS = ChargeItem.__table__
+#: An item's outcome, written only while the worker still holds it (built once: the SET
+#: clause comes from each execution's parameters, see models._conditional_update).
+_FINISH = _ITEMS.update().where(_ITEMS.c.id == bindparam("item_id"),
+                                _ITEMS.c.claim_token == bindparam("holder"))
+
+#: One statement for both, built once.
+_ITEM_AND_RUN = select(ChargeItem, ChargeRun).join(ChargeRun, ChargeRun.id == ChargeItem.run_id) \
+    .where(ChargeItem.id == bindparam("item_id"))
 
 _ITEM_BY_ATTEMPT = {
     S.POSTED: I.CHARGED,
@@ -48,9 +58,7 @@ def finish(ctx, item_id, worker, status, message=None, attempt=None, **fields):
         if message is None:
             values["message"] = (attempt.message or "")[:255] or None
     with session_scope(ctx.sessions) as session:
-        session.execute(update(ChargeItem).where(ChargeItem.id == item_id,
-                                                 ChargeItem.claim_token == worker.token)
-                        .values(**values).execution_options(synchronize_session=False))
+        session.execute(_FINISH, dict(values, item_id=item_id, holder=worker.token))
 
 
 def _attempt_of(ctx, item_id):
@@ -78,8 +86,7 @@ def process_item(ctx, item_id, worker):
 
 def _process(ctx, item_id, worker):
     with session_scope(ctx.sessions) as session:
-        item = session.get(ChargeItem, item_id)
-        run = session.get(ChargeRun, item.run_id)
+        item, run = session.execute(_ITEM_AND_RUN, {"item_id": item_id}).one()
     # On its first claim an item has no attempt yet: only _start opens one, under the
     # item's internal request key. Later claims (a retry, a stopped worker's item) look.
     attempt = _attempt_of(ctx, item_id) if item.tries > 1 else None

@@ -16,7 +16,7 @@ import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 
 from ...db import session_scope
 from ...models import (ACTIVE_RUN_STATES, OPEN_ITEM_STATUSES, ChargeItem, ChargeRun,
@@ -30,6 +30,25 @@ from .selection import invoice_pages
 from .slots import TerminalSlots
 
 log = logging.getLogger(__name__)
+
+_ITEMS = ChargeItem.__table__
+#: Claims a batch of items that are still in ``from_status`` (statements built once: see
+#: models._conditional_update).
+_CLAIM = _ITEMS.update().where(
+    _ITEMS.c.id.in_(bindparam("ids", expanding=True)),
+    _ITEMS.c.status == bindparam("from_status")).values(
+    status=I.CLAIMED, claim_token=bindparam("holder"), claimed_at=bindparam("now"),
+    tries=_ITEMS.c.tries + 1)
+_CLAIMED = select(_ITEMS.c.id).where(_ITEMS.c.id.in_(bindparam("ids", expanding=True)),
+                                     _ITEMS.c.claim_token == bindparam("holder"),
+                                     _ITEMS.c.status == I.CLAIMED)
+_PENDING_DUE = (select(_ITEMS.c.id, _ITEMS.c.status)
+                .where(_ITEMS.c.run_id == bindparam("run_id"), _ITEMS.c.status == I.PENDING,
+                       _ITEMS.c.updated_at <= bindparam("before"))
+                .order_by(_ITEMS.c.id).limit(bindparam("n")))
+_QUEUED = (select(_ITEMS.c.id, _ITEMS.c.status)
+           .where(_ITEMS.c.run_id == bindparam("run_id"), _ITEMS.c.status == I.QUEUED)
+           .order_by(_ITEMS.c.id).limit(bindparam("n")))
 
 #: Without a heartbeat for this long a worker on another host is taken for dead.
 LEASE_SECONDS = 60.0
@@ -282,20 +301,22 @@ class Worker:
                 ChargeItem.run_id == run.id,
                 ChargeItem.target_key.in_(list(set(keys.values()))))).scalars())
             cards = default_cards(session, {inv.customer_id for inv in page})
+            rows, now = [], utcnow()
             for inv in page:
                 if keys[inv.id] in have:
                     continue
                 have.add(keys[inv.id])
-                card = cards.get(inv.customer_id)
-                item = ChargeItem(run_id=run.id, target_key=keys[inv.id],
-                                  invoice_id=None if balance else inv.id,
-                                  invoice_number=None if balance else inv.number,
-                                  customer_id=inv.customer_id, amount_cents=inv.due_cents,
-                                  status=I.QUEUED, tries=0)
-                if card is None:
-                    item.status, item.message = I.SKIPPED, no_card_reason(session,
-                                                                          inv.customer_id)
-                session.add(item)
+                skipped = cards.get(inv.customer_id) is None
+                rows.append(dict(run_id=run.id, target_key=keys[inv.id],
+                                 invoice_id=None if balance else inv.id,
+                                 invoice_number=None if balance else inv.number,
+                                 customer_id=inv.customer_id, amount_cents=inv.due_cents,
+                                 status=I.SKIPPED if skipped else I.QUEUED, tries=0,
+                                 message=no_card_reason(session, inv.customer_id)
+                                 if skipped else None, updated_at=now))
+            if rows:
+                # One statement for the page (ORM objects would be inserted one by one).
+                session.execute(_ITEMS.insert(), rows)
             session.execute(update(ChargeRun).where(ChargeRun.id == run.id)
                             .values(expand_offset=last_id))
 
@@ -315,32 +336,32 @@ class Worker:
             # One run at a time, so that (run_id, status) equality lets the index deliver
             # rows in id order: no sort of every queued item on each claim.
             for run_id in run_ids:
-                candidates += session.execute(
-                    select(ChargeItem.id, ChargeItem.status).where(
-                        ChargeItem.run_id == run_id, ChargeItem.status == I.PENDING,
-                        ChargeItem.updated_at <= retry_before)
-                    .order_by(ChargeItem.id).limit(limit - len(candidates))).all()
+                candidates += session.execute(_PENDING_DUE, {
+                    "run_id": run_id, "before": retry_before,
+                    "n": limit - len(candidates)}).all()
                 if len(candidates) >= limit:
                     break
             for run_id in run_ids:
                 if len(candidates) >= limit:
                     break
-                candidates += session.execute(
-                    select(ChargeItem.id, ChargeItem.status).where(
-                        ChargeItem.run_id == run_id, ChargeItem.status == I.QUEUED)
-                    .order_by(ChargeItem.id).limit(limit - len(candidates))).all()
-            won = []
+                candidates += session.execute(_QUEUED, {
+                    "run_id": run_id, "n": limit - len(candidates)}).all()
+            # The conditional UPDATE is the claim: of several workers seeing the same
+            # candidate, exactly one changes the row. One statement per status claims the
+            # whole batch; reading back which rows carry this worker's token tells which
+            # it won (a candidate cannot have been this worker's already: it was free).
+            by_status = {}
             for item_id, status in candidates:
-                # The conditional UPDATE is the claim: of several workers seeing the same
-                # candidate, exactly one changes the row.
-                if session.execute(
-                        update(ChargeItem).where(ChargeItem.id == item_id,
-                                                 ChargeItem.status == status)
-                        .values(status=I.CLAIMED, claim_token=self.token,
-                                claimed_at=utcnow(), tries=ChargeItem.tries + 1)
-                        .execution_options(synchronize_session=False)).rowcount == 1:
-                    won.append(item_id)
-        return won
+                by_status.setdefault(status, []).append(item_id)
+            now = utcnow()
+            for status, ids in by_status.items():
+                session.execute(_CLAIM, {"ids": ids, "from_status": status,
+                                         "holder": self.token, "now": now})
+            if not candidates:
+                return []
+            won = set(session.execute(_CLAIMED, {"ids": [c[0] for c in candidates],
+                                                 "holder": self.token}).scalars())
+        return [item_id for item_id, _ in candidates if item_id in won]
 
     def finish_runs(self):
         """Mark runs whose items are all final as done; returns how many are still active."""
@@ -431,7 +452,7 @@ class Worker:
         # more threads than slots let that work overlap the gateway's latency without ever
         # sending more requests at once than the leases allow.
         concurrency = self.share
-        # Threads start only as items are submitted, and at most 4 × concurrency items are
+        # Threads start only as items are submitted, and at most 6 × concurrency items are
         # in flight, so a generous cap lets the concurrency setting grow while running.
         pool = ThreadPoolExecutor(max_workers=128, thread_name_prefix="charge")
         in_flight = set()
@@ -450,11 +471,11 @@ class Worker:
                 if self.automatic and time.monotonic() - self._last_autopay > AUTOPAY_SECONDS:
                     self._last_autopay = time.monotonic()
                     self.collect()
-                expanded = self.expand_step() if len(in_flight) < 3 * concurrency else False
+                expanded = self.expand_step() if len(in_flight) < 5 * concurrency else False
                 # Claim in batches and keep up to one batch waiting behind the running
                 # charges: fewer, larger claim transactions, and no idle thread.
-                if len(in_flight) <= 3 * concurrency:
-                    for item_id in self.claim(4 * concurrency - len(in_flight)):
+                if len(in_flight) <= 5 * concurrency:
+                    for item_id in self.claim(6 * concurrency - len(in_flight)):
                         in_flight.add(pool.submit(process_item, self.ctx, item_id, self))
                 if on_tick:
                     on_tick()
