@@ -421,8 +421,7 @@ def _pay_page(kind, customer_id):
         return _not_found(kind)
     except documents.DocumentError as exc:
         return error_page(503, _("Billing system unavailable"), say(exc))
-    saved = card_service.list_cards(ctx, customer_id)
-    accounts = bank_accounts.list_accounts(ctx, customer_id)
+    saved, accounts = card_service.cards_and_accounts(ctx, customer_id)
     form = PayForm()
     usable = _prepare_paying_form(form, saved, customer_id, channel=Channel.PORTAL, kind=kind,
                                   document_id=document.id, accounts=accounts)
@@ -604,8 +603,7 @@ def refill(customer_id):
     document; Splynx raises the balance."""
     ctx = _ctx()
     low, high = payments.refill_limits(ctx)
-    saved = card_service.list_cards(ctx, customer_id)
-    accounts = bank_accounts.list_accounts(ctx, customer_id)
+    saved, accounts = card_service.cards_and_accounts(ctx, customer_id)
     form = RefillForm()
     form.limits, form.sign = (low, high), _config().currency_sign
     usable = _prepare_paying_form(form, saved, customer_id, channel=Channel.PORTAL,

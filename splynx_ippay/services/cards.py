@@ -17,7 +17,7 @@ import datetime as dt
 import logging
 import re
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 
 from ..db import session_scope
 from ..ippay import Card as GatewayCard, GatewayError, new_transaction_id
@@ -154,14 +154,31 @@ def on_terminal(card, terminal):
 
 # --- saved cards ----------------------------------------------------------------------------
 
+def _saved_of(method):
+    query = select(Card).where(Card.customer_id == bindparam("customer_id"))
+    if method is not None:
+        query = query.where(Card.method == method)
+    return query.order_by(Card.is_default.desc(), Card.id)
+
+
+#: Per method (None: both), built once: pages read them on every view, and a statement
+#: made once keeps its cache key (models._conditional_update).
+_SAVED = {method: _saved_of(method) for method in (None, *Method)}
+
+
 def list_cards(ctx, customer_id, method=Method.CARD):
     """The customer's saved cards (or bank accounts: ``method``; None: both), the default
     first."""
-    query = select(Card).where(Card.customer_id == customer_id)
-    if method is not None:
-        query = query.where(Card.method == Method(method))
+    query = _SAVED[None if method is None else Method(method)]
     with session_scope(ctx.sessions) as session:
-        return list(session.execute(query.order_by(Card.is_default.desc(), Card.id)).scalars())
+        return list(session.execute(query, {"customer_id": customer_id}).scalars())
+
+
+def cards_and_accounts(ctx, customer_id):
+    """``(cards, bank accounts)`` the customer saved, each the default first: one read for
+    the pages that offer both."""
+    saved = list_cards(ctx, customer_id, method=None)
+    return [c for c in saved if not c.is_bank], [c for c in saved if c.is_bank]
 
 
 def get_card(ctx, customer_id, card_id):

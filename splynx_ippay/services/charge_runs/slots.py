@@ -19,7 +19,10 @@ class TerminalSlots:
         #: Called (without arguments, by the waiting thread) when a call finds no lease on
         #: its terminal: the worker takes leases for it then (Worker.refresh_leases).
         self._on_missing = on_missing
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()
+        #: Per terminal, the threads waiting for one of its slots: a call that ends wakes
+        #: one of them, not every charge thread of the worker.
+        self._waiting = {}
         self._size = {}
         self._busy = {}
         self._until = {}
@@ -28,24 +31,30 @@ class TerminalSlots:
 
     def terminals(self):
         """The terminals this worker has charged on or waits to."""
-        with self._cond:
+        with self._lock:
             return list(self._size)
 
     def busy(self, terminal):
-        with self._cond:
+        with self._lock:
             return self._busy.get(terminal, 0)
 
     def size(self, terminal):
-        with self._cond:
+        with self._lock:
             return self._size.get(terminal, 0)
 
     def grant(self, terminal, size, until):
         """``size`` calls at once on ``terminal`` while ``time.monotonic() < until``."""
-        with self._cond:
+        with self._lock:
             self._size[terminal] = size
             self._busy.setdefault(terminal, 0)
             self._until[terminal] = until
-            self._cond.notify_all()
+            self._waiters(terminal).notify_all()
+
+    def _waiters(self, terminal):
+        waiting = self._waiting.get(terminal)
+        if waiting is None:
+            waiting = self._waiting[terminal] = threading.Condition(self._lock)
+        return waiting
 
     def _open(self, terminal):
         return (self._busy[terminal] < self._size[terminal]
@@ -54,24 +63,25 @@ class TerminalSlots:
     @contextlib.contextmanager
     def turn(self, terminal):
         """Wait for a free slot on ``terminal`` and hold it for the duration of the block."""
-        with self._cond:
+        with self._lock:
             if terminal not in self._size:
                 self._size[terminal], self._busy[terminal] = 0, 0
+            waiting = self._waiters(terminal)
             while not self._open(terminal):
                 if not self._size[terminal] and self._on_missing is not None:
-                    self._cond.release()
+                    self._lock.release()
                     try:
                         self._on_missing()
                     finally:
-                        self._cond.acquire()
+                        self._lock.acquire()
                     if self._open(terminal):
                         break
-                self._cond.wait(0.5)
+                waiting.wait(0.5)
             self._busy[terminal] += 1
             self.peak = max(self.peak, sum(self._busy.values()))
         try:
             yield
         finally:
-            with self._cond:
+            with self._lock:
                 self._busy[terminal] -= 1
-                self._cond.notify_all()
+                waiting.notify()
