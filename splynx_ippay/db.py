@@ -27,6 +27,10 @@ _POSTGRESQL_OPTIONS = (f"-c idle_in_transaction_session_timeout={LOST_CLIENT_SEC
 _MARIADB_INIT = f"SET SESSION idle_write_transaction_timeout = {LOST_CLIENT_SECONDS}"
 
 
+#: How the statements that write begin (their first six letters).
+_SQLITE_WRITES = ("INSERT", "UPDATE", "DELETE", "REPLAC")
+
+
 class _WriteTurn:
     """One writer at a time among this process's connections to one SQLite file, and those
     that asked with :func:`first_in_line` before the others."""
@@ -141,9 +145,6 @@ class _WriterTurnConnection(sqlite3.Connection):
             super().close()
         finally:
             self._end_turn()
-
-
-_SQLITE_WRITES = ("INSERT", "UPDATE", "DELETE", "REPLAC")
 
 
 def make_engine(url):

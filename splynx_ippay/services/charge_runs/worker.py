@@ -346,6 +346,8 @@ class Worker:
                     break
                 candidates += session.execute(_QUEUED, {
                     "run_id": run_id, "n": limit - len(candidates)}).all()
+            if not candidates:
+                return []
             # The conditional UPDATE is the claim: of several workers seeing the same
             # candidate, exactly one changes the row. One statement per status claims the
             # whole batch; reading back which rows carry this worker's token tells which
@@ -357,8 +359,6 @@ class Worker:
             for status, ids in by_status.items():
                 session.execute(_CLAIM, {"ids": ids, "from_status": status,
                                          "holder": self.token, "now": now})
-            if not candidates:
-                return []
             won = set(session.execute(_CLAIMED, {"ids": [c[0] for c in candidates],
                                                  "holder": self.token}).scalars())
         return [item_id for item_id, _ in candidates if item_id in won]
