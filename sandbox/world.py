@@ -123,7 +123,10 @@ def build_world(database_url, splynx_config=None, csrf=True, addon_cli=True, **s
     ctx = build_context(config, today=today, now=today.now)
     front.app.addon_app = create_app({**config, "WTF_CSRF_ENABLED": csrf}, context=ctx)
     from splynx_ippay.services.registration import register
+    from sandbox.splynx.addon_cli import run_in_process
     from splynx_ippay.splynx.addon_cli import AddonCli
 
-    register(ctx.splynx, AddonCli(cli_path) if addon_cli else None)
+    # The stand-in CLI runs in this process (addon_cli.run_in_process): what it answers is
+    # the same, and a world is ready in a quarter of a second rather than four.
+    register(ctx.splynx, AddonCli(cli_path, runner=run_in_process) if addon_cli else None)
     return World(front, sim, splynx_app, ctx, config, today)

@@ -7,6 +7,7 @@ import time
 from contextlib import contextmanager
 
 from sqlalchemy import create_engine, event
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import sessionmaker
 from sqlalchemy.pool import QueuePool
 
@@ -173,6 +174,28 @@ def make_engine(url):
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
     return engine
+
+
+def read_row(engine, sql, *params):
+    """The first row of a small read (``?`` placeholders), or None; errors as SQLAlchemy's.
+
+    Sent on a pooled connection as it is, without a SQLAlchemy Connection or Result: the
+    reads every web request makes (the settings stamp, a customer's payment activity) cost
+    a third of what they do through ``exec_driver_sql`` (docs/performance.md)."""
+    if engine.dialect.paramstyle != "qmark":
+        sql = sql.replace("?", "%s")
+    connection = engine.raw_connection()
+    try:
+        cursor = connection.cursor()
+        try:
+            cursor.execute(sql, params)
+            return cursor.fetchone()
+        finally:
+            cursor.close()
+    except engine.dialect.dbapi.Error as exc:
+        raise DBAPIError.instance(sql, params, exc, engine.dialect.dbapi.Error) from exc
+    finally:
+        connection.close()
 
 
 def make_session_factory(engine):

@@ -14,6 +14,7 @@ import logging
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from ..db import read_row
 from ..ippay import GatewayError
 from ..messages import N_, Sentence, UserError
 from ..models import AttemptKind, AttemptStatus as S, Channel, Method, TrialOutcome
@@ -182,19 +183,15 @@ def balance_cents(ctx, customer_id):
         raise SplynxUnavailable(_UNAVAILABLE) from exc
 
 
-_ACTIVITY_SQL = ("SELECT count(*), max(updated_at) FROM payment_attempts "
-                 "WHERE customer_id = {}")
+_ACTIVITY_SQL = "SELECT count(*), max(updated_at) FROM payment_attempts WHERE customer_id = ?"
 
 
 def activity_marker(ctx, customer_id):
     """Something that changes whenever one of the customer's payment attempts does: read-only
     answers cached under it are dropped by a payment made through any worker."""
-    # Asked on every cached page view, in every worker: one indexed query sent as it is,
-    # without an ORM session or statement compilation, keeps it cheap.
-    engine = ctx.engine
-    placeholder = "?" if engine.dialect.paramstyle == "qmark" else "%s"
-    with engine.connect() as connection:
-        row = connection.exec_driver_sql(_ACTIVITY_SQL.format(placeholder), (customer_id,)).one()
+    # Asked on every cached page view, in every worker: one indexed query sent as it is
+    # (db.read_row) keeps it cheap.
+    row = read_row(ctx.engine, _ACTIVITY_SQL, customer_id)
     return (row[0], str(row[1]))
 
 

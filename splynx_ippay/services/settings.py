@@ -26,7 +26,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..config import LANGUAGES, terminal_id_problem
-from ..db import session_scope
+from ..db import read_row, session_scope
 from ..models import GatewayMode, SettingsStamp, utcnow
 from ..splynx import SplynxError
 from . import fees as fee_rules
@@ -423,11 +423,10 @@ class ModuleSettingsStore:
         self._stamp_read_at = -stamp_interval
 
     def _current_stamp(self):
-        # Read at the start of every web request: a statement sent as it is, without an
-        # ORM session or compilation, costs a fraction (docs/performance.md).
+        # Read at the start of every web request: sent as it is (db.read_row).
         try:
-            with self._sessions.kw["bind"].connect() as connection:
-                return connection.exec_driver_sql(_STAMP_SQL).scalar()
+            row = read_row(self._sessions.kw["bind"], _STAMP_SQL)
+            return row[0] if row is not None else None
         except SQLAlchemyError:  # a database not yet migrated has no stamp
             return None
 

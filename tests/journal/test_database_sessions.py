@@ -28,3 +28,31 @@ def test_sessions_end_what_a_lost_host_left(any_database_url):
                 assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
     finally:
         engine.dispose()
+
+
+@pytest.mark.databases
+def test_read_row_answers_as_the_engine_would(any_database_url):
+    """db.read_row (the reads every web request makes) gives the row SQLAlchemy would, None
+    when there is none, SQLAlchemy's own errors, and gives its connection back."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from splynx_ippay.db import read_row
+
+    engine = make_engine(any_database_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(text("UPDATE settings_stamp SET version = 7 WHERE id = 1"))
+        assert tuple(read_row(engine, "SELECT version FROM settings_stamp WHERE id = ?", 1)) \
+            == (7,)
+        assert read_row(engine, "SELECT version FROM settings_stamp WHERE id = ?", 2) is None
+        count, latest = read_row(engine, "SELECT count(*), max(updated_at) FROM "
+                                         "payment_attempts WHERE customer_id = ?", 5)
+        assert (count, latest) == (0, None)
+        with pytest.raises(SQLAlchemyError):
+            read_row(engine, "SELECT version FROM no_such_table WHERE id = ?", 1)
+        assert engine.pool.checkedout() == 0
+        # The pooled connection is still good after the error.
+        assert tuple(read_row(engine, "SELECT version FROM settings_stamp WHERE id = ?", 1)) \
+            == (7,)
+    finally:
+        engine.dispose()

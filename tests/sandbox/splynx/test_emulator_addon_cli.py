@@ -139,3 +139,23 @@ def test_registration_sub_commands_when_switched_on(installed):
     assert status == 0 and installed("add-or-get-payment-account", "--title=ippay")[1] == out
     definition, = state(installed.emu)["payment_account_definitions"]
     assert (definition["id"], definition["field_1"]) == (out.strip(), "Card")
+
+
+def test_run_in_process_answers_as_the_program_does(installed):
+    """sandbox.world registers its worlds with the stand-in run in-process
+    (``run_in_process``): every answer is the program's own, exit status included."""
+    env = {"PATH": os.environ["PATH"]}
+    cases = [("help",), ("no-such-command",), ("config-set", "--addon"),
+             ("add-or-get-api-key", "--title=Splynx Ippay Billing Add-On"),
+             ("add-or-get-api-key", "--title=Splynx Ippay Billing Add-On"),
+             ("get-api-key-and-secret", "--id=999999")]
+    for args in cases:
+        program = installed(*args, env=env)
+        done = stand_in.run_in_process([str(installed.path), *args], env=env,
+                                       capture_output=True, text=True, timeout=30)
+        assert (done.returncode, done.stdout, done.stderr) == program, args
+    installed.configure(registration_commands=True)
+    program = installed("help", env=env)
+    assert "add-or-update-entry-point" in program[1]
+    done = stand_in.run_in_process([str(installed.path), "help"], env=env)
+    assert (done.returncode, done.stdout, done.stderr) == program
