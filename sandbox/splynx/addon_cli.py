@@ -125,7 +125,7 @@ def main(argv, program=None, stdout=None, stderr=None, environ=os.environ):
         return 1
     if not url:
         stderr.write(f"{command}: no emulator URL: set SPLYNX_SANDBOX_URL or write "
-                         f"{{\"url\": ...}} in {program}.json\n")
+                     f"{{\"url\": ...}} in {program}.json\n")
         return 2
     request = urllib.request.Request(
         f"{url}/_sandbox/addon-cli", method="POST",
@@ -149,7 +149,6 @@ def main(argv, program=None, stdout=None, stderr=None, environ=os.environ):
     return 0
 
 
-
 def run_in_process(argv, *, env=None, **_ignored):
     """:func:`subprocess.run` of the stand-in, in this process: ``argv[0]`` is where it was
     installed (:func:`install`), the answer a :class:`subprocess.CompletedProcess`.
@@ -164,6 +163,7 @@ def run_in_process(argv, *, env=None, **_ignored):
     code = main(list(argv[1:]), program=argv[0], stdout=stdout, stderr=stderr,
                 environ=os.environ if env is None else env)
     return subprocess.CompletedProcess(list(argv), code, stdout.getvalue(), stderr.getvalue())
+
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))
