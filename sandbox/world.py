@@ -127,6 +127,6 @@ def build_world(database_url, splynx_config=None, csrf=True, addon_cli=True, **s
     from splynx_ippay.splynx.addon_cli import AddonCli
 
     # The stand-in CLI runs in this process (addon_cli.run_in_process): what it answers is
-    # the same, and a world is ready in a quarter of a second rather than four.
+    # the same, and a world is ready in about a second rather than four.
     register(ctx.splynx, AddonCli(cli_path, runner=run_in_process) if addon_cli else None)
     return World(front, sim, splynx_app, ctx, config, today)

@@ -65,14 +65,16 @@ class SessionInterface(SecureCookieSessionInterface):
     def get_cookie_secure(self, app):
         return request.is_secure
 
+    #: (the keys, the serializer made with them).
+    _serializer = (None, None)
+
     def get_signing_serializer(self, app):
         # Made once per key rather than for every request: making one costs as much as the
         # rest of opening the session (itsdangerous tries its serializer on an empty dict).
-        key = (app.secret_key, tuple(app.config.get("SECRET_KEY_FALLBACKS") or ()))
-        cached = self.__dict__.get("_serializer")
-        if cached is None or cached[0] != key:
-            cached = self._serializer = (key, super().get_signing_serializer(app))
-        return cached[1]
+        keys = (app.secret_key, tuple(app.config.get("SECRET_KEY_FALLBACKS") or ()))
+        if self._serializer[0] != keys:
+            self._serializer = (keys, super().get_signing_serializer(app))
+        return self._serializer[1]
 
 
 def _asset_root():

@@ -1,6 +1,7 @@
 """Fixtures shared by every suite: the sandbox servers on loopback, and a guard
 that fails any test which tries to reach beyond this machine."""
 
+import functools
 import ipaddress
 import os
 import socket
@@ -106,29 +107,25 @@ def _server_database(kind):
     return admin_url.set(database=name).render_as_string(hide_password=False), drop
 
 
-_sqlite_template = []
-
-
+@functools.lru_cache(maxsize=None)
 def _migrated_sqlite_file():
     """A SQLite file migrated to the newest revision, once per run (migrating takes most of
     a second; every SQLite test starts from a copy of it)."""
-    if not _sqlite_template:
-        import atexit
-        import shutil
-        import sqlite3
-        import tempfile
+    import atexit
+    import shutil
+    import sqlite3
+    import tempfile
 
-        from splynx_ippay import db
+    from splynx_ippay import db
 
-        directory = tempfile.mkdtemp(prefix="ippay-migrated-")
-        atexit.register(shutil.rmtree, directory, True)
-        path = os.path.join(directory, "ippay.db")
-        db.upgrade(f"sqlite:///{path}")
-        connection = sqlite3.connect(path)
-        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # everything in the file itself
-        connection.close()
-        _sqlite_template.append(path)
-    return _sqlite_template[0]
+    directory = tempfile.mkdtemp(prefix="ippay-migrated-")
+    atexit.register(shutil.rmtree, directory, True)
+    path = os.path.join(directory, "ippay.db")
+    db.upgrade(f"sqlite:///{path}")
+    connection = sqlite3.connect(path)
+    connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # everything in the file itself
+    connection.close()
+    return path
 
 
 def make_database(kind, tmp_path):
