@@ -18,7 +18,7 @@ from .extensions import csrf
 from .i18n import _, init_app as init_i18n
 from .identity import Identities
 from .money import format_cents
-from .pages import error_page
+from .pages import BlankParts, error_page
 
 log = logging.getLogger(__name__)
 
@@ -179,4 +179,5 @@ def _register_headers(app):
 def _register_template_helpers(app):
     app.jinja_env.globals["version"] = __version__
     app.jinja_env.filters["money"] = format_cents
+    app.jinja_env.globals["blank_once"] = BlankParts()
     init_i18n(app)

@@ -154,6 +154,31 @@ def test_new_card_errors_are_field_errors_and_nothing_is_charged(world):
     assert ledger(world, "SALE") == []
 
 
+def test_the_kept_new_card_and_bank_fields_never_carry_what_was_typed(world):
+    # The card and bank fields of a form as first shown are made once and kept
+    # (pages.BlankParts): what one customer typed must never come back in anyone's form.
+    alice, bob = world.login("alice"), world.login("bob")
+    first = pay_page(world, alice, "invoice", "202403000005")
+    typed = submit_pay(world, alice, "invoice", "202403000005",
+                       **new_card_fields(holder="Typed Holder", expiry="13/30", cvv="12",
+                                         postal_code="30301"))
+    assert typed.status_code == 422
+    assert 'value="Typed Holder"' in typed.text and 'value="30301"' in typed.text
+    assert 'id="expiry-error"' in typed.text and 'id="cvv-error"' in typed.text
+    assert TEST_CARD not in typed.text and 'value="12"' not in typed.text
+    for session, number in ((alice, "202403000005"), (bob, "202403000006")):
+        again = pay_page(world, session, "invoice", number)
+        assert again.status_code == 200
+        for leaked in ("Typed Holder", "30301", TEST_CARD, "field-error", "has-error"):
+            assert leaked not in again.text, leaked
+    # Bob's new-card fields (kept) are alice's as first rendered, before anything was kept.
+    fields = re.compile(r'<fieldset class="new-card" id="new-card".*?</fieldset>', re.S)
+    assert fields.search(again.text)[0] == fields.search(first.text)[0]
+    world.set_module_settings({"language": "es"})
+    spanish = pay_page(world, alice, "invoice", "202403000005").text
+    assert "Nombre en la tarjeta" in spanish and "Name on card" not in spanish
+
+
 def test_a_saved_card_choice_must_be_the_customers_own(world):
     bob = world.login("bob")
     add_card(world, bob, holder="Bob")
