@@ -56,3 +56,38 @@ def test_read_row_answers_as_the_engine_would(any_database_url):
             == (7,)
     finally:
         engine.dispose()
+
+
+def test_sqlite_read_row_keeps_a_connection_per_thread_and_no_snapshot(database_url):
+    """On SQLite each thread reads on a connection of its own, outside the pool: it sees
+    what another process committed a moment before, and holds no read snapshot that would
+    keep the write-ahead log from being checkpointed."""
+    import threading
+
+    from splynx_ippay.db import read_row
+
+    stamp = "SELECT version FROM settings_stamp WHERE id = ?"
+    engine, other = make_engine(database_url), make_engine(database_url)
+    try:
+        assert engine.dialect.name == "sqlite"
+        read_row(engine, stamp, 1)
+        mine = engine._ippay_readers.connection
+        for version in (11, 12):
+            with other.begin() as connection:  # another process, its own connections
+                connection.execute(text("UPDATE settings_stamp SET version = :v WHERE id = 1"),
+                                   {"v": version})
+            assert tuple(read_row(engine, stamp, 1)) == (version,)
+            assert not mine.in_transaction and engine._ippay_readers.connection is mine
+        with other.connect() as connection:
+            busy, _, _ = connection.execute(text("PRAGMA wal_checkpoint(TRUNCATE)")).one()
+        assert busy == 0
+        seen = []
+        worker = threading.Thread(target=lambda: seen.append(
+            (read_row(engine, stamp, 1)[0], engine._ippay_readers.connection)))
+        worker.start()
+        worker.join()
+        assert seen[0][0] == 12 and seen[0][1] is not mine
+        assert engine.pool.checkedout() == 0
+    finally:
+        engine.dispose()
+        other.dispose()
