@@ -63,8 +63,14 @@ def _portal_context():
         """Cents as the customer reads them: ``$1,075.50``."""
         return format_cents(cents, currency()["sign"])
 
-    return {"currency": currency, "amount": amount, "NEW_CARD": NEW_CARD,
-            "fee_rate": fees.format_rate, "NEW_ACCOUNT": NEW_ACCOUNT}
+    return {"currency": currency, "amount": amount, "fee_rate": fees.format_rate}
+
+
+@bp.record_once
+def _template_constants(state):
+    # Globals, not context values: "Pay with" (portal/_pay_with.html) is imported without
+    # the page's context, so Jinja makes its module once rather than on every page.
+    state.app.jinja_env.globals.update(NEW_CARD=NEW_CARD, NEW_ACCOUNT=NEW_ACCOUNT)
 
 
 def _usable(cards, customer_id):
