@@ -1,6 +1,7 @@
 """Database engine, sessions and migrations (SQLite, MariaDB or PostgreSQL by URL)."""
 
 import os
+import queue
 import sqlite3
 import threading
 import time
@@ -181,7 +182,7 @@ def read_row(engine, sql, *params):
 
     Sent as it is, without a SQLAlchemy Connection or Result: the reads every web request
     makes (the settings stamp, a customer's payment activity) cost a third of what they do
-    through ``exec_driver_sql``. On SQLite each thread keeps its own connection for them,
+    through ``exec_driver_sql``. On SQLite they keep a few connections of their own,
     outside the pool, which takes another two thirds off (docs/performance.md)."""
     if engine.dialect.name == "sqlite":
         return _sqlite_read_row(engine, sql, params)
@@ -209,22 +210,28 @@ def _fetch_one(engine, connection, sql, params):
 def _sqlite_read_row(engine, sql, params):
     # A pooled connection's checkout and return cost twice the read itself. A file cannot
     # drop a connection, and a SELECT in autocommit mode holds no snapshot once its cursor
-    # is closed, so a thread may keep one; it is closed when the thread or the engine goes.
+    # is closed, so these reads keep a few connections of their own, outside the pool: as
+    # many as have read at once (not one a thread: the worker runs some forty), closed when
+    # the engine goes.
     readers = engine.__dict__.get("_ippay_readers")
     if readers is None:
-        readers = engine.__dict__.setdefault("_ippay_readers", threading.local())
-    connection = getattr(readers, "connection", None)
-    if connection is None:
-        pooled = engine.raw_connection()
-        pooled.detach()  # from now on it belongs to this thread, not to the pool
-        connection = readers.connection = pooled.dbapi_connection
+        readers = engine.__dict__.setdefault("_ippay_readers", queue.SimpleQueue())
     try:
-        return _fetch_one(engine, connection, sql, params)
+        connection = readers.get_nowait()
+    except queue.Empty:
+        pooled = engine.raw_connection()
+        pooled.detach()  # from now on it belongs to the readers, not to the pool
+        connection = pooled.dbapi_connection
+    try:
+        row = _fetch_one(engine, connection, sql, params)
     except DBAPIError:
-        if connection.in_transaction:  # never leave a snapshot behind: start afresh
-            readers.connection = None
+        if connection.in_transaction:  # never keep a snapshot: start afresh
             connection.close()
+        else:
+            readers.put(connection)
         raise
+    readers.put(connection)
+    return row
 
 
 def make_session_factory(engine):
