@@ -17,7 +17,6 @@ def splynx_unavailable_page():
                         "Please try again in a few minutes."))
 
 
-
 class BlankParts:
     """``blank_once(part, form, names, render)`` in templates: ``render(form)``, the HTML of
     the fields ``names`` of ``form``. While none of them holds a value or an error (the form
