@@ -2,6 +2,7 @@
 
 import os
 import queue
+import random
 import sqlite3
 import threading
 import time
@@ -232,6 +233,38 @@ def _sqlite_read_row(engine, sql, params):
         raise
     readers.put(connection)
     return row
+
+
+#: What a database says when it ended a transaction to break a deadlock (MariaDB 1213,
+#: PostgreSQL 40P01) or could not serialise it (40001): nothing of it was written, and the
+#: same transaction may simply run again.
+_DEADLOCK_ERRNOS = {1213}
+_DEADLOCK_PGCODES = {"40P01", "40001"}
+
+
+def is_deadlock(exc):
+    """True when ``exc`` (a SQLAlchemy DBAPIError) is a transaction the database rolled back
+    to break a deadlock."""
+    orig = getattr(exc, "orig", None)
+    if getattr(orig, "pgcode", None) in _DEADLOCK_PGCODES:
+        return True
+    args = getattr(orig, "args", ())
+    return bool(args) and args[0] in _DEADLOCK_ERRNOS
+
+
+def run_transaction(factory, work, tries=3):
+    """``work(session)`` in one transaction (:func:`session_scope`), run again, up to
+    ``tries`` times in all, when the database ends it to break a deadlock; returns what
+    ``work`` returns. ``work`` must decide everything inside the transaction (a
+    compare-and-set does), since a rolled-back run of it wrote nothing."""
+    for attempt in range(1, tries + 1):
+        try:
+            with session_scope(factory) as session:
+                return work(session)
+        except DBAPIError as exc:
+            if attempt == tries or not is_deadlock(exc):
+                raise
+            time.sleep(random.uniform(0.005, 0.05) * attempt)
 
 
 def make_session_factory(engine):

@@ -42,7 +42,7 @@ from typing import NamedTuple
 from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 
-from ..db import first_in_line, session_scope
+from ..db import first_in_line, run_transaction, session_scope
 from ..ippay import (GatewayError, GatewayNotSentError, GatewayRequestError,
                      new_transaction_id)
 from ..messages import N_
@@ -218,8 +218,10 @@ def _save(ctx, attempt, status=None, note=None, **fields):
     When another process moved the attempt meanwhile, nothing is written and
     :class:`AttemptMoved` carries the attempt as it is now.
     """
-    with session_scope(ctx.sessions) as session:
-        current, moved = save(session, attempt, status, note, **fields)
+    # A deadlock the database broke (MariaDB and PostgreSQL, under many payers at once)
+    # rolled the move back: the compare-and-set is simply made again.
+    current, moved = run_transaction(
+        ctx.sessions, lambda session: save(session, attempt, status, note, **fields))
     if not moved:
         log.warning("attempt %s: not moved %s → %s, another process has it at %s",
                     attempt.transaction_id, attempt.status.value, S(status).value,

@@ -89,3 +89,51 @@ def test_sqlite_read_row_keeps_its_own_connections_and_no_snapshot(database_url)
     finally:
         engine.dispose()
         other.dispose()
+
+
+@pytest.mark.databases
+def test_a_transaction_the_database_ends_to_break_a_deadlock_is_run_again(any_database_url):
+    """MariaDB and PostgreSQL end one of two transactions that wait for each other. The
+    journal's status moves run through db.run_transaction, which runs the ended one again
+    (a customer once got a 500 where MariaDB broke such a deadlock under many payers)."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from splynx_ippay.db import make_session_factory, run_transaction
+
+    engine = make_engine(any_database_url)
+    if engine.dialect.name == "sqlite":
+        engine.dispose()
+        pytest.skip("SQLite lets one writer in at a time: the others wait, none deadlocks")
+    try:
+        with engine.begin() as connection:
+            connection.execute(text("CREATE TABLE deadlock_probe "
+                                    "(id INTEGER PRIMARY KEY, v INTEGER NOT NULL)"))
+            connection.execute(text("INSERT INTO deadlock_probe (id, v) VALUES (1, 0), (2, 0)"))
+        sessions = make_session_factory(engine)
+        holding = {1: threading.Event(), 2: threading.Event()}
+        runs = []
+        bump = text("UPDATE deadlock_probe SET v = v + 1 WHERE id = :id")
+
+        def crossing(first, then):
+            # Each takes its own row, then asks for the other's: one of them must be ended.
+            def work(session):
+                runs.append(first)
+                session.execute(bump, {"id": first})
+                holding[first].set()
+                holding[then].wait(10)
+                session.execute(bump, {"id": then})
+            return lambda: run_transaction(sessions, work)
+
+        with ThreadPoolExecutor(2) as pool:
+            done = [pool.submit(crossing(1, 2)), pool.submit(crossing(2, 1))]
+            for future in done:
+                future.result(timeout=30)  # neither raised: the ended one ran again
+        with engine.connect() as connection:
+            values = dict(connection.execute(text("SELECT id, v FROM deadlock_probe")).all())
+        # Three runs (one of them ended by the database, which wrote nothing); each
+        # transaction's two moves made exactly once.
+        assert len(runs) == 3 and sorted(set(runs)) == [1, 2]
+        assert values == {1: 2, 2: 2}
+    finally:
+        engine.dispose()
