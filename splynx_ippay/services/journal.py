@@ -57,6 +57,10 @@ log = logging.getLogger(__name__)
 
 #: Pauses between ENQ tries while a customer waits for an unknown outcome.
 ENQ_BACKOFF = (0.5, 1.5)
+#: A charge worker's attempt, once marked sent, is sent within this many seconds or not at
+#: all (it waits that long at most for a gateway slot): whoever settles a ``sent`` attempt
+#: by ENQ waits this much longer than the gateway's timeouts (Worker.settle_after).
+SEND_WITHIN_SECONDS = 5.0
 #: Channels where a person confirmed an amount: if what is due changed meanwhile, nothing
 #: is charged and they are asked to look again. Charge runs charge what is due then.
 CONFIRMED_AMOUNT_CHANNELS = (Channel.PORTAL, Channel.DIRECT, Channel.ADMIN)
@@ -271,10 +275,25 @@ def gateway_of(ctx, attempt):
 
 def _turn(ctx, slots, attempt):
     """A charge worker's gateway slot on the attempt's terminal (services/charge_runs/
-    slots.py), taken before the attempt is marked sent so that ``sent`` always means "on
-    its way", never "waiting its turn"; elsewhere nothing to wait for."""
+    slots.py) for a call made at once (ENQ); elsewhere nothing to wait for."""
     return slots.turn(terminal_of(ctx, attempt)) if slots is not None \
         else contextlib.nullcontext()
+
+
+class _NoLine:
+    """No line to stand in (every channel but the charge worker): the call is made at once."""
+
+    @staticmethod
+    def call(deadline=None):
+        return contextlib.nullcontext()
+
+
+def _place(ctx, slots, attempt):
+    """A charge worker's place in line for a gateway slot on the attempt's terminal
+    (services/charge_runs/slots.py): taken before the attempt is marked sent, so that at
+    most one round of calls stands between ``sent`` and the call; elsewhere no line."""
+    return slots.place(terminal_of(ctx, attempt)) if slots is not None \
+        else contextlib.nullcontext(_NoLine)
 
 
 # --- the guard ------------------------------------------------------------------------------
@@ -394,37 +413,49 @@ def charge(ctx, attempt, source=None, slots=None):
                         fee_tax_cents=fee.tax_cents)
         log.info("attempt %s: amount due is now %s", attempt.transaction_id, format_cents(amount))
     gateway = gateway_of(ctx, attempt)
-    with _turn(ctx, slots, attempt):
+    with _place(ctx, slots, attempt) as place:
         # Whoever moves it from created to sent sends it; anyone else must not (AttemptMoved).
         verb = f"CHECK {attempt.sec_code}" if attempt.is_bank else "SALE"
-        with first_in_line():  # the slot is held: this write goes before the bookkeeping
+        send_by = time.monotonic() + SEND_WITHIN_SECONDS
+        with first_in_line():  # a slot will wait for this write: before the bookkeeping
             attempt = _save(ctx, attempt, S.SENT,
                             f"{verb} {format_cents(attempt.charged_cents)}"
                             + (f" (fee {format_cents(attempt.fee_total_cents)})"
                                if attempt.fee_total_cents else ""))
-        # The amount and the fee with its VAT, as committed: one SALE (or CHECK) for both.
-        charged = attempt.charged_cents
-        try:
-            if attempt.is_bank:
-                result = gateway.check(
-                    attempt.transaction_id, charged, attempt.holder_name,
-                    account=typed, token=None if typed is not None else attempt.token,
-                    account_type=attempt.account_type, sec=attempt.sec_code,
-                    tokenize=typed is not None)
-            elif typed is not None:
-                result = gateway.sale(attempt.transaction_id, charged, card=typed,
-                                      tokenize=True, origin=attempt.origin,
-                                      order_number=attempt.document_number)
-            else:
-                result = gateway.sale(attempt.transaction_id, charged,
-                                      token=attempt.token, origin=attempt.origin,
-                                      order_number=attempt.document_number)
-        except GatewayError as exc:
-            result = exc
-    # Outside the turn: settling by ENQ takes a turn of its own.
+        with contextlib.ExitStack() as slot:
+            try:
+                slot.enter_context(place.call(deadline=send_by))
+            except TimeoutError:
+                # Never sent, and only this thread could have sent it: nothing was charged.
+                return _save(ctx, attempt, S.FAILED, f"not sent: no gateway slot came free "
+                             f"within {SEND_WITHIN_SECONDS:.0f} s",
+                             message=N_("Not charged: the payment gateway was busy. "
+                                        "It can be tried again."))
+            result = _send(gateway, attempt, typed)
+    # Outside the slot: settling by ENQ takes a turn of its own.
     if isinstance(result, GatewayError):
         return _send_failed(ctx, attempt, result, slots)
     return _record_result(ctx, attempt, result)
+
+
+def _send(gateway, attempt, typed):
+    """The attempt's one SALE (or CHECK); returns the gateway's answer, or the GatewayError
+    that stood for one."""
+    # The amount and the fee with its VAT, as committed: one SALE (or CHECK) for both.
+    charged = attempt.charged_cents
+    try:
+        if attempt.is_bank:
+            return gateway.check(attempt.transaction_id, charged, attempt.holder_name,
+                                 account=typed, token=None if typed is not None else attempt.token,
+                                 account_type=attempt.account_type, sec=attempt.sec_code,
+                                 tokenize=typed is not None)
+        if typed is not None:
+            return gateway.sale(attempt.transaction_id, charged, card=typed, tokenize=True,
+                                origin=attempt.origin, order_number=attempt.document_number)
+        return gateway.sale(attempt.transaction_id, charged, token=attempt.token,
+                            origin=attempt.origin, order_number=attempt.document_number)
+    except GatewayError as exc:
+        return exc
 
 
 def _fee_rate_of(attempt):

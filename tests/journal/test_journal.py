@@ -306,3 +306,45 @@ def test_simultaneous_charges_of_one_attempt_send_one_sale(addon, ippay_sim, spl
     assert load(addon, attempt.id).status == S.POSTED.value
     assert len(sales_of(ippay_sim, attempt.transaction_id)) == 1
     assert len(splynx_payments(splynx_emu, invoice.id)) == 1
+
+
+def test_a_charge_marked_sent_that_finds_no_gateway_slot_in_time_is_failed_unsent(
+        addon, ippay_sim, splynx_emu, monkeypatch):
+    """A charge worker's attempt is marked sent before it waits for a gateway slot; if none
+    comes free within journal.SEND_WITHIN_SECONDS it is never sent (whoever settles a sent
+    attempt by ENQ counts on that), and it ends failed: nothing charged, the invoice free."""
+    from splynx_ippay.services.charge_runs.slots import TerminalSlots
+
+    monkeypatch.setattr(journal, "SEND_WITHIN_SECONDS", 0.3)
+    card, invoice = saved_card(addon), unpaid_invoice(addon)
+    attempt = open_for(addon, card, invoice)
+    terminal = journal.terminal_of(addon, attempt)
+    slots = TerminalSlots(call_seconds=1.0)
+    slots.grant(terminal, 1, time.monotonic() + 60)
+    held, done = threading.Event(), threading.Event()
+
+    def hold_the_only_slot():
+        with slots.turn(terminal):
+            held.set()
+            done.wait(10)
+
+    holder = threading.Thread(target=hold_the_only_slot)
+    holder.start()
+    held.wait(5)
+    started = time.monotonic()
+    try:
+        ended = journal.charge(addon, attempt, slots=slots)
+    finally:
+        done.set()
+        holder.join()
+    assert 0.3 <= time.monotonic() - started < 3
+    assert ended.status == S.FAILED.value
+    assert "gateway was busy" in ended.message
+    assert [e.to_status for e in journal.load(addon, attempt.id).events] == [
+        "created", "sent", "failed"]
+    assert sales_of(ippay_sim, attempt.transaction_id) == []
+    assert splynx_payments(splynx_emu, invoice.id) == []
+    # The invoice is free again: the next attempt is charged.
+    again = open_for(addon, card, invoice)
+    assert journal.charge(addon, again, slots=slots).status == S.POSTED.value
+    assert len(sales_of(ippay_sim, again.transaction_id)) == 1
