@@ -57,9 +57,10 @@ log = logging.getLogger(__name__)
 
 #: Pauses between ENQ tries while a customer waits for an unknown outcome.
 ENQ_BACKOFF = (0.5, 1.5)
-#: A charge worker's attempt, once marked sent, is sent within this many seconds or not at
-#: all (it waits that long at most for a gateway slot): whoever settles a ``sent`` attempt
-#: by ENQ waits this much longer than the gateway's timeouts (Worker.settle_after).
+#: A charge worker's attempt marked sent is sent within this many seconds of its
+#: ``updated_at`` (a charge waiting longer for its gateway slot writes it again): whoever
+#: settles a ``sent`` attempt by ENQ waits this much longer than the gateway's timeouts
+#: (Worker.settle_after).
 SEND_WITHIN_SECONDS = 5.0
 #: Channels where a person confirmed an amount: if what is due changed meanwhile, nothing
 #: is charged and they are asked to look again. Charge runs charge what is due then.
@@ -379,9 +380,10 @@ def charge(ctx, attempt, source=None, slots=None):
     """Charge an opened attempt once — the only way to a SALE or a CHECK — and settle and
     post it.
 
-    Under the attempt's lock the document is read again (:func:`_recheck`); then the
-    worker's gateway slot is taken (``slots``), the attempt marked sent, and the SALE made:
-    to the attempt's saved token, or to ``source.typed`` (a card typed in, sent with its
+    Under the attempt's lock the document is read again (:func:`_recheck`); then a place
+    in line for the worker's gateway slot is taken (``slots``), the attempt marked sent,
+    and the SALE made once the slot is free (while it waits, the attempt is kept young:
+    :func:`_still_sending`): to the attempt's saved token, or to ``source.typed`` (a card typed in, sent with its
     CVV2 and ``Tokenize="true"`` so that the approval carries the token to keep). A bank
     attempt is a CHECK instead, with the SEC code, account type and holder fixed when it
     was opened, to its token or to the account typed in (``source.bank.account``,
@@ -423,19 +425,37 @@ def charge(ctx, attempt, source=None, slots=None):
                             + (f" (fee {format_cents(attempt.fee_total_cents)})"
                                if attempt.fee_total_cents else ""))
         with contextlib.ExitStack() as slot:
-            try:
-                slot.enter_context(place.call(deadline=send_by))
-            except TimeoutError:
-                # Never sent, and only this thread could have sent it: nothing was charged.
-                return _save(ctx, attempt, S.FAILED, f"not sent: no gateway slot came free "
-                             f"within {SEND_WITHIN_SECONDS:.0f} s",
-                             message=N_("Not charged: the payment gateway was busy. "
-                                        "It can be tried again."))
+            while True:
+                try:
+                    slot.enter_context(place.call(deadline=send_by))
+                    break
+                except TimeoutError:
+                    send_by = time.monotonic() + SEND_WITHIN_SECONDS
+                    _still_sending(ctx, attempt)
             result = _send(gateway, attempt, typed)
     # Outside the slot: settling by ENQ takes a turn of its own.
     if isinstance(result, GatewayError):
         return _send_failed(ctx, attempt, result, slots)
     return _record_result(ctx, attempt, result)
+
+
+_ATTEMPTS = PaymentAttempt.__table__
+#: A sent attempt made young again, only while it is still sent (built once: see
+#: models._conditional_update).
+_STILL_SENT = _ATTEMPTS.update().where(_ATTEMPTS.c.id == bindparam("attempt_id"),
+                                       _ATTEMPTS.c.status == S.SENT) \
+    .values(updated_at=bindparam("now"))
+
+
+def _still_sending(ctx, attempt):
+    """A charge marked sent still waits for its gateway slot: its attempt's ``updated_at``
+    is made now again, so that its call always starts within :data:`SEND_WITHIN_SECONDS` of
+    it and whoever settles sent attempts by their age leaves this one alone. Raises
+    :class:`AttemptMoved` (the call must not be made) when someone moved it meanwhile."""
+    with session_scope(ctx.sessions) as session:
+        kept = session.execute(_STILL_SENT, {"attempt_id": attempt.id, "now": utcnow()}).rowcount
+    if kept != 1:
+        raise AttemptMoved(load(ctx, attempt.id))
 
 
 def _send(gateway, attempt, typed):
