@@ -312,7 +312,7 @@ def cmd_doctor(_settings, args):
 def _timing(parser):
     parser.add_argument("--settle-after", type=float, default=None, metavar="SECONDS",
                         help="ENQ an in-flight charge left by a stopped worker once it is this "
-                             "old (default: the gateway read timeout + 10 s)")
+                             "old (default: the gateway read timeout + 5 s)")
     parser.add_argument("--retry-after", type=float, default=None, metavar="SECONDS",
                         help="retry unsettled or unposted items after this long (default 10)")
 

@@ -57,11 +57,6 @@ log = logging.getLogger(__name__)
 
 #: Pauses between ENQ tries while a customer waits for an unknown outcome.
 ENQ_BACKOFF = (0.5, 1.5)
-#: A charge worker's attempt marked sent is sent within this many seconds of its
-#: ``updated_at`` (a charge waiting longer for its gateway slot writes it again): whoever
-#: settles a ``sent`` attempt by ENQ waits this much longer than the gateway's timeouts
-#: (Worker.settle_after).
-SEND_WITHIN_SECONDS = 5.0
 #: Channels where a person confirmed an amount: if what is due changed meanwhile, nothing
 #: is charged and they are asked to look again. Charge runs charge what is due then.
 CONFIRMED_AMOUNT_CHANNELS = (Channel.PORTAL, Channel.DIRECT, Channel.ADMIN)
@@ -276,25 +271,10 @@ def gateway_of(ctx, attempt):
 
 def _turn(ctx, slots, attempt):
     """A charge worker's gateway slot on the attempt's terminal (services/charge_runs/
-    slots.py) for a call made at once (ENQ); elsewhere nothing to wait for."""
+    slots.py), taken before the attempt is marked sent so that ``sent`` always means "on
+    its way", never "waiting its turn"; elsewhere nothing to wait for."""
     return slots.turn(terminal_of(ctx, attempt)) if slots is not None \
         else contextlib.nullcontext()
-
-
-class _NoLine:
-    """No line to stand in (every channel but the charge worker): the call is made at once."""
-
-    @staticmethod
-    def call(deadline=None):
-        return contextlib.nullcontext()
-
-
-def _place(ctx, slots, attempt):
-    """A charge worker's place in line for a gateway slot on the attempt's terminal
-    (services/charge_runs/slots.py): taken before the attempt is marked sent, so that at
-    most one round of calls stands between ``sent`` and the call; elsewhere no line."""
-    return slots.place(terminal_of(ctx, attempt)) if slots is not None \
-        else contextlib.nullcontext(_NoLine)
 
 
 # --- the guard ------------------------------------------------------------------------------
@@ -380,10 +360,9 @@ def charge(ctx, attempt, source=None, slots=None):
     """Charge an opened attempt once — the only way to a SALE or a CHECK — and settle and
     post it.
 
-    Under the attempt's lock the document is read again (:func:`_recheck`); then a place
-    in line for the worker's gateway slot is taken (``slots``), the attempt marked sent,
-    and the SALE made once the slot is free (while it waits, the attempt is kept young:
-    :func:`_still_sending`): to the attempt's saved token, or to ``source.typed`` (a card typed in, sent with its
+    Under the attempt's lock the document is read again (:func:`_recheck`); then the
+    worker's gateway slot is taken (``slots``), the attempt marked sent, and the SALE made:
+    to the attempt's saved token, or to ``source.typed`` (a card typed in, sent with its
     CVV2 and ``Tokenize="true"`` so that the approval carries the token to keep). A bank
     attempt is a CHECK instead, with the SEC code, account type and holder fixed when it
     was opened, to its token or to the account typed in (``source.bank.account``,
@@ -415,67 +394,37 @@ def charge(ctx, attempt, source=None, slots=None):
                         fee_tax_cents=fee.tax_cents)
         log.info("attempt %s: amount due is now %s", attempt.transaction_id, format_cents(amount))
     gateway = gateway_of(ctx, attempt)
-    with _place(ctx, slots, attempt) as place:
+    with _turn(ctx, slots, attempt):
         # Whoever moves it from created to sent sends it; anyone else must not (AttemptMoved).
         verb = f"CHECK {attempt.sec_code}" if attempt.is_bank else "SALE"
-        send_by = time.monotonic() + SEND_WITHIN_SECONDS
-        with first_in_line():  # a slot will wait for this write: before the bookkeeping
+        with first_in_line():  # the slot is held: this write goes before the bookkeeping
             attempt = _save(ctx, attempt, S.SENT,
                             f"{verb} {format_cents(attempt.charged_cents)}"
                             + (f" (fee {format_cents(attempt.fee_total_cents)})"
                                if attempt.fee_total_cents else ""))
-        with contextlib.ExitStack() as slot:
-            while True:
-                try:
-                    slot.enter_context(place.call(deadline=send_by))
-                    break
-                except TimeoutError:
-                    send_by = time.monotonic() + SEND_WITHIN_SECONDS
-                    _still_sending(ctx, attempt)
-            result = _send(gateway, attempt, typed)
-    # Outside the slot: settling by ENQ takes a turn of its own.
+        # The amount and the fee with its VAT, as committed: one SALE (or CHECK) for both.
+        charged = attempt.charged_cents
+        try:
+            if attempt.is_bank:
+                result = gateway.check(
+                    attempt.transaction_id, charged, attempt.holder_name,
+                    account=typed, token=None if typed is not None else attempt.token,
+                    account_type=attempt.account_type, sec=attempt.sec_code,
+                    tokenize=typed is not None)
+            elif typed is not None:
+                result = gateway.sale(attempt.transaction_id, charged, card=typed,
+                                      tokenize=True, origin=attempt.origin,
+                                      order_number=attempt.document_number)
+            else:
+                result = gateway.sale(attempt.transaction_id, charged,
+                                      token=attempt.token, origin=attempt.origin,
+                                      order_number=attempt.document_number)
+        except GatewayError as exc:
+            result = exc
+    # Outside the turn: settling by ENQ takes a turn of its own.
     if isinstance(result, GatewayError):
         return _send_failed(ctx, attempt, result, slots)
     return _record_result(ctx, attempt, result)
-
-
-_ATTEMPTS = PaymentAttempt.__table__
-#: A sent attempt made young again, only while it is still sent (built once: see
-#: models._conditional_update).
-_STILL_SENT = _ATTEMPTS.update().where(_ATTEMPTS.c.id == bindparam("attempt_id"),
-                                       _ATTEMPTS.c.status == S.SENT) \
-    .values(updated_at=bindparam("now"))
-
-
-def _still_sending(ctx, attempt):
-    """A charge marked sent still waits for its gateway slot: its attempt's ``updated_at``
-    is made now again, so that its call always starts within :data:`SEND_WITHIN_SECONDS` of
-    it and whoever settles sent attempts by their age leaves this one alone. Raises
-    :class:`AttemptMoved` (the call must not be made) when someone moved it meanwhile."""
-    with session_scope(ctx.sessions) as session:
-        kept = session.execute(_STILL_SENT, {"attempt_id": attempt.id, "now": utcnow()}).rowcount
-    if kept != 1:
-        raise AttemptMoved(load(ctx, attempt.id))
-
-
-def _send(gateway, attempt, typed):
-    """The attempt's one SALE (or CHECK); returns the gateway's answer, or the GatewayError
-    that stood for one."""
-    # The amount and the fee with its VAT, as committed: one SALE (or CHECK) for both.
-    charged = attempt.charged_cents
-    try:
-        if attempt.is_bank:
-            return gateway.check(attempt.transaction_id, charged, attempt.holder_name,
-                                 account=typed, token=None if typed is not None else attempt.token,
-                                 account_type=attempt.account_type, sec=attempt.sec_code,
-                                 tokenize=typed is not None)
-        if typed is not None:
-            return gateway.sale(attempt.transaction_id, charged, card=typed, tokenize=True,
-                                origin=attempt.origin, order_number=attempt.document_number)
-        return gateway.sale(attempt.transaction_id, charged, token=attempt.token,
-                            origin=attempt.origin, order_number=attempt.document_number)
-    except GatewayError as exc:
-        return exc
 
 
 def _fee_rate_of(attempt):

@@ -94,10 +94,8 @@ class Worker:
         self.run_ids = set(run_ids) if run_ids else None
         read_timeout = ctx.settings.get("IPPAY_READ_TIMEOUT", 45)
         #: An attempt left "sent" is settled by ENQ only once the gateway can no longer be
-        #: working on it (its read timeout has passed since the latest its call may have
-        #: started, journal.SEND_WITHIN_SECONDS after the mark), so ENQ's answer is final.
-        self.settle_after = (read_timeout + journal.SEND_WITHIN_SECONDS + 5
-                             if settle_after is None else settle_after)
+        #: working on it (its read timeout has passed), so ENQ's answer is final.
+        self.settle_after = read_timeout + 5 if settle_after is None else settle_after
         self.retry_after = 10.0 if retry_after is None else retry_after
         self.lease = lease
         self.poll = poll
