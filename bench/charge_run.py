@@ -69,44 +69,28 @@ class _Servers:
             process.wait(timeout=30)
 
 
-def _wait_started(addon, worker, launched):
-    """Seconds until the worker has registered (its row in charge_workers)."""
-    from sqlalchemy import func, select
-
-    from splynx_ippay.db import session_scope
-    from splynx_ippay.models import ChargeWorker
-
+def _wait_until(worker, errors, ready):
+    """``time.monotonic()`` once ``ready()`` is true (asked every 20 ms); raises with the
+    worker's last words if it exits first."""
     while worker.poll() is None:
-        with session_scope(addon.sessions) as session:
-            if session.execute(select(func.count()).select_from(ChargeWorker)).scalar():
-                return time.monotonic() - launched
+        if ready():
+            return time.monotonic()
         time.sleep(0.02)
-    raise RuntimeError(f"the worker exited with {worker.returncode}")
-
-
-def _wait_done(addon, run_id, worker):
-    """``time.monotonic()`` when the run is done (its state, read every 50 ms)."""
-    from splynx_ippay.db import session_scope
-    from splynx_ippay.models import ChargeRun, RunState
-
-    while worker.poll() is None:
-        with session_scope(addon.sessions) as session:
-            if session.get(ChargeRun, run_id).state == RunState.DONE:
-                return time.monotonic()
-        time.sleep(0.05)
-    raise RuntimeError(f"the worker exited with {worker.returncode}")
+    errors.seek(0)
+    raise RuntimeError(f"the worker exited with {worker.returncode}: {errors.read()[-2000:]}")
 
 
 def _one_run(n_invoices, latency_ms, concurrency, splynx_latency_ms=0, preview=False):
     """Time one run of ``n_invoices`` (and, with ``preview``, the staff preview of it first);
     returns a dict of figures."""
     import requests
+    from sqlalchemy import func, select
 
     from splynx_ippay import db
     from splynx_ippay.config import validate
     from splynx_ippay.db import session_scope
     from splynx_ippay.ippay import Card as GatewayCard
-    from splynx_ippay.models import Card
+    from splynx_ippay.models import Card, ChargeRun, ChargeWorker, RunState
     from splynx_ippay.context import build_context
     from splynx_ippay.services.charge_runs import runs as charge_runs
     from splynx_ippay.services.charge_runs import selection
@@ -157,6 +141,14 @@ def _one_run(n_invoices, latency_ms, concurrency, splynx_latency_ms=0, preview=F
                "SPLYNX_IPPAY_IPPAY_URL": urls["sim"] + "/ippay",
                "SPLYNX_IPPAY_IPPAY_READ_TIMEOUT": "30", "SPLYNX_IPPAY_DATABASE_URL": database_url,
                "SPLYNX_IPPAY_WEB_LOG_LEVEL": "WARNING"}
+        def registered():
+            with session_scope(addon.sessions) as session:
+                return session.execute(select(func.count()).select_from(ChargeWorker)).scalar()
+
+        def done():
+            with session_scope(addon.sessions) as session:
+                return session.get(ChargeRun, run.id).state == RunState.DONE
+
         with tempfile.TemporaryFile("w+") as errors:
             # The worker runs as its service does: started before the run is made, and the
             # run's time is from its creation to its end. How long the worker takes to start
@@ -165,18 +157,23 @@ def _one_run(n_invoices, latency_ms, concurrency, splynx_latency_ms=0, preview=F
             worker = subprocess.Popen([sys.executable, "-m", "splynx_ippay.cli", "worker",
                                        "--concurrency", str(concurrency), "--poll", "0.05"],
                                       cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=errors)
-            figures["worker_start_seconds"] = _wait_started(addon, worker, launched)
-            # Its first housekeeping pass (settings, reconciliation, autopay) done.
-            time.sleep(2)
-            started = time.monotonic()
-            run = charge_runs.create_run(addon, admin_id=None, filters=RunFilters(),
-                                         source="bench", **period)
-            elapsed = _wait_done(addon, run.id, worker) - started
-            worker.send_signal(signal.SIGTERM)
-            # The worker's own usage, its start included (RUSAGE_CHILDREN would add the
-            # servers of earlier runs).
-            _, status, usage = os.wait4(worker.pid, 0)
-            worker.returncode = os.waitstatus_to_exitcode(status)
+            try:
+                figures["worker_start_seconds"] = _wait_until(worker, errors, registered) - launched
+                # Its first housekeeping pass (settings, reconciliation, autopay) done.
+                time.sleep(2)
+                started = time.monotonic()
+                run = charge_runs.create_run(addon, admin_id=None, filters=RunFilters(),
+                                             source="bench", **period)
+                elapsed = _wait_until(worker, errors, done) - started
+                worker.send_signal(signal.SIGTERM)
+                # The worker's own usage, its start included (RUSAGE_CHILDREN would add the
+                # servers of earlier runs).
+                _, status, usage = os.wait4(worker.pid, 0)
+                worker.returncode = os.waitstatus_to_exitcode(status)
+            finally:
+                if worker.poll() is None:  # the benchmark failed: leave no worker behind
+                    worker.kill()
+                    worker.wait()
             if worker.returncode:
                 errors.seek(0)
                 raise RuntimeError(errors.read()[-2000:])
